@@ -1,0 +1,236 @@
+"""`zakaz`: the operator's command (CONTRACT §1)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import date, datetime
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from zakaz_common.checks import run_checks
+from zakaz_common.clickhouse import Warehouse, open_warehouse
+from zakaz_common.errors import ZakazError
+from zakaz_common.manifest import CONTRACT_SOURCES, get_manifest, manifests
+from zakaz_common.migrate import migrate as apply_migrations
+from zakaz_common.migrate import pending
+from zakaz_common.redact import configure_logging
+from zakaz_common.runs import RunRequest, RunSummary, execute
+from zakaz_common.settings import CoreSettings, WarehouseSettings, load_settings
+from zakaz_common.status import source_statuses
+from zakaz_common.timeutil import chunks
+
+app = typer.Typer(
+    name="zakaz",
+    help="zakaz: tickets sold against ad spend, per city and show, every 15 minutes.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+SourceArg = Annotated[str, typer.Argument(help=f"one of {', '.join(CONTRACT_SOURCES)}")]
+DateOpt = Annotated[str | None, typer.Option(help="YYYY-MM-DD, Moscow time", show_default=False)]
+
+
+def _date(value: str | None, flag: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date; use YYYY-MM-DD", param_hint=flag) from None
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def _open() -> tuple[Warehouse, CoreSettings]:
+    core = load_settings(CoreSettings)
+    wh = open_warehouse(load_settings(WarehouseSettings), core)
+    return wh, core
+
+
+def _ready() -> tuple[Warehouse, CoreSettings]:
+    """Open the warehouse and apply pending migrations (every command may be the first)."""
+    wh, core = _open()
+    if pending(wh):
+        apply_migrations(wh)
+    return wh, core
+
+
+@app.callback()
+def _main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log at DEBUG")] = False,
+) -> None:
+    configure_logging("DEBUG" if verbose else "WARNING")
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade every table and view; idempotent, safe on every start."""
+    try:
+        wh, _ = _open()
+        report = apply_migrations(wh)
+    except ZakazError as exc:
+        raise _fail(str(exc)) from exc
+    if report.applied:
+        out.print(f"applied {len(report.applied)} migrations: {', '.join(report.applied)}")
+    if report.cities_upserted or report.cities_retracted:
+        out.print(f"dim_city: {report.cities_upserted} aliases written, {report.cities_retracted} removed")
+    if not report.changed:
+        out.print(f"up to date ({wh.display})")
+
+
+@app.command()
+def run(
+    source: SourceArg,
+    since: DateOpt = None,
+    to: DateOpt = None,
+    days: Annotated[int | None, typer.Option(help="the last N days", show_default=False)] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="read and transform, write nothing")] = False,
+) -> None:
+    """One load of SOURCE, inline; prints a JSON summary; exit 1 on failure."""
+    try:
+        request = RunRequest(_date(since, "--since"), _date(to, "--to"), days, dry_run)
+        manifest = get_manifest(source)
+        wh, core = _ready()
+        summary = execute(manifest, request, wh=wh, core=core, trigger="cli")
+    except ZakazError as exc:
+        raise _fail(str(exc)) from exc
+    _print_json(summary.to_dict())
+    if not summary.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def backfill(
+    source: SourceArg,
+    since: Annotated[str, typer.Option(help="first day, YYYY-MM-DD")],
+    to: Annotated[str, typer.Option(help="last day, YYYY-MM-DD")],
+    restart: Annotated[bool, typer.Option(help="redo chunks that already succeeded")] = False,
+) -> None:
+    """SOURCE over a long range in day chunks, with a progress bar; resumable."""
+    first, last = _date(since, "--since"), _date(to, "--to")
+    assert first is not None and last is not None
+    if first > last:
+        raise _fail(f"--since {first} is after --to {last}")
+    try:
+        manifest = get_manifest(source)
+        wh, core = _ready()
+    except ZakazError as exc:
+        raise _fail(str(exc)) from exc
+    windows = chunks(first, last, manifest.backfill_chunk_days)
+    done = set() if restart else _succeeded_windows(wh, source)
+    failed: list[RunSummary] = []
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=err,
+    ) as progress:
+        task = progress.add_task(f"{source} {first}…{last}", total=len(windows))
+        for a, b in windows:
+            if (a, b) in done:
+                progress.advance(task)
+                continue
+            summary = execute(manifest, RunRequest(since=a, to=b), wh=wh, core=core, trigger="backfill")
+            if not summary.ok:
+                failed.append(summary)
+                progress.console.print(f"[red]{a}…{b}: {summary.message}[/red]", highlight=False)
+            progress.advance(task)
+    _print_json({"source": source, "chunks": len(windows), "failed": len(failed),
+                 "skipped": len([w for w in windows if w in done])})
+    if failed:
+        raise typer.Exit(1)
+
+
+def _succeeded_windows(wh: Warehouse, source: str) -> set[tuple[date, date]]:
+    rows = wh.rows(
+        "SELECT params FROM meta_job_runs FINAL WHERE job = {job:String} AND status = 'success'",
+        {"job": source},
+    )
+    found = set()
+    for (params,) in rows:
+        try:
+            p = json.loads(params)
+            if p.get("since") and p.get("to"):
+                found.add((date.fromisoformat(p["since"]), date.fromisoformat(p["to"])))
+        except (ValueError, TypeError, AttributeError):
+            continue
+    return found
+
+
+@app.command()
+def check(
+    as_json: Annotated[bool, typer.Option("--json", help="print results as JSON")] = False,
+) -> None:
+    """Run the data-quality checks; exit 1 if a check of severity `error` fails."""
+    try:
+        wh, _ = _ready()
+        results = run_checks(wh, manifests().values())
+    except ZakazError as exc:
+        raise _fail(str(exc)) from exc
+    if as_json:
+        _print_json([r.__dict__ for r in results])
+    else:
+        table = Table(title="zakaz check")
+        for col in ("check", "severity", "result", "detail"):
+            table.add_column(col)
+        for r in results:
+            mark = "[green]ok[/green]" if r.ok else ("[red]FAIL[/red]" if r.severity == "error" else "[yellow]warn[/yellow]")
+            table.add_row(r.name, r.severity, mark, r.message)
+        out.print(table)
+    if any(r.fails_command for r in results):
+        raise typer.Exit(1)
+
+
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="print as JSON")] = False,
+) -> None:
+    """Last run, freshness and queue state of every source."""
+    try:
+        wh, core = _ready()
+        rows = source_statuses(wh, manifests().values(), core.redis_url)
+    except ZakazError as exc:
+        raise _fail(str(exc)) from exc
+    if as_json:
+        _print_json([r.__dict__ for r in rows])
+        return
+    table = Table(title=f"zakaz status — {wh.display}")
+    for col in ("source", "last run", "started", "rows", "last success", "data up to", "behind", "queue", "error"):
+        table.add_column(col)
+    colours = {"success": "green", "error": "red", "running": "cyan", "dry_run": "blue"}
+    for r in rows:
+        name = r.source if r.installed else f"[dim]{r.source} (not installed)[/dim]"
+        state = f"[{colours.get(r.last_status or '', 'white')}]{r.last_status or '—'}[/]"
+        queue = "redis down" if r.queued is None else f"{r.queued}{' 🔒' if r.locked else ''}"
+        table.add_row(
+            name, state, _fmt(r.last_started_at), _fmt(r.last_rows), _fmt(r.last_success_at),
+            _fmt(r.last_data_date), _fmt(r.days_behind), queue, (r.last_error or "")[:60],
+        )
+    out.print(table)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    return str(value)
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, default=str, indent=2) + "\n")
+    sys.stdout.flush()
+
+
+def main() -> None:
+    """Entry point of the `zakaz` command."""
+    app()

@@ -1,0 +1,221 @@
+"""ClickHouse access through clickhouse-connect: a server over HTTP(S) or the embedded chDB engine.
+
+With neither `CH_DSN` nor `CH_HOST` set, the warehouse is the embedded engine under
+`ZAKAZ_DATA_DIR/warehouse`: the same SQL and ReplacingMergeTree semantics, no server. The
+embedded engine belongs to one process; a second one gets `WarehouseBusy` naming the holder.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import sys
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import clickhouse_connect
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError
+
+from zakaz_common.errors import LoadError, WarehouseBusy
+from zakaz_common.settings import CoreSettings, WarehouseSettings, load_settings, redact_dsn
+
+#: Rows per insert block: large enough for columnar speed, small enough to bound memory.
+INSERT_BATCH_ROWS = 100_000
+
+#: ClickHouse error codes we branch on.
+ACCESS_DENIED = 497
+UNKNOWN_DATABASE = 81
+
+_OWNER_FILE = "owner.json"
+_lock = threading.RLock()
+_clients: dict[tuple[str, str], Client] = {}
+
+
+@dataclass
+class Warehouse:
+    """An open connection to the zakaz database; every query runs in `database`."""
+
+    client: Client
+    database: str
+    dsn: str
+    embedded: bool
+    _guard: threading.RLock = field(default_factory=threading.RLock, repr=False)
+
+    @property
+    def display(self) -> str:
+        """Where this warehouse is, with any password hidden."""
+        return f"{redact_dsn(self.dsn)} (database {self.database})"
+
+    def command(self, sql: str, parameters: Mapping[str, Any] | None = None) -> Any:
+        """Run a statement that returns no rows (DDL, INSERT … SELECT)."""
+        with self._translated(sql):
+            return self.client.command(sql, parameters=dict(parameters or {}))
+
+    def rows(self, sql: str, parameters: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        """Run a query and return its rows as tuples."""
+        with self._translated(sql):
+            result = self.client.query(sql, parameters=dict(parameters or {}))
+            return [tuple(r) for r in result.result_rows]
+
+    def dicts(self, sql: str, parameters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Run a query and return its rows as dicts keyed by column name."""
+        with self._translated(sql):
+            result = self.client.query(sql, parameters=dict(parameters or {}))
+            names = result.column_names
+            return [dict(zip(names, r, strict=True)) for r in result.result_rows]
+
+    def scalar(self, sql: str, parameters: Mapping[str, Any] | None = None) -> Any:
+        """Run a query and return the first column of its first row (None when no row)."""
+        found = self.rows(sql, parameters)
+        return found[0][0] if found else None
+
+    def insert(
+        self,
+        table: str,
+        rows: Sequence[Sequence[Any]],
+        columns: Sequence[str],
+        *,
+        batch_rows: int = INSERT_BATCH_ROWS,
+    ) -> int:
+        """Insert row-oriented data in blocks; returns the number of rows written."""
+        for start in range(0, len(rows), batch_rows):
+            block = rows[start : start + batch_rows]
+            with self._translated(f"INSERT INTO {table}"):
+                self.client.insert(table, list(block), column_names=list(columns))
+        return len(rows)
+
+    def insert_columns(self, table: str, data: Mapping[str, Sequence[Any]]) -> int:
+        """Insert column-oriented data (one sequence per column) as one block."""
+        names = list(data)
+        if not names:
+            return 0
+        count = len(data[names[0]])
+        if count == 0:
+            return 0
+        with self._translated(f"INSERT INTO {table}"):
+            self.client.insert(
+                table, [list(data[n]) for n in names], column_names=names, column_oriented=True
+            )
+        return count
+
+    def table_exists(self, name: str) -> bool:
+        """Whether a table or view of that name exists in this database."""
+        return bool(
+            self.scalar(
+                "SELECT count() FROM system.tables WHERE database = {db:String} AND name = {n:String}",
+                {"db": self.database, "n": name},
+            )
+        )
+
+    @contextmanager
+    def _translated(self, what: str) -> Iterator[None]:
+        # chDB runs in our process; serialise calls so threads of one service never interleave.
+        with self._guard:
+            try:
+                yield
+            except ClickHouseError as exc:
+                code = getattr(exc, "code", None)
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise LoadError(
+                    f"ClickHouse failed on {what.split(chr(10))[0][:120]}: {first[:500]}", code=code
+                ) from exc
+
+
+def open_warehouse(
+    warehouse: WarehouseSettings | None = None,
+    core: CoreSettings | None = None,
+    *,
+    database: str | None = None,
+) -> Warehouse:
+    """Open (and cache per process) the warehouse described by the settings."""
+    warehouse = warehouse or load_settings(WarehouseSettings)
+    core = core or load_settings(CoreSettings)
+    dsn = warehouse.resolved_dsn(core.data_dir)
+    db = database or warehouse.database_for(dsn)
+    embedded = urlsplit(dsn).scheme == "chdb"
+    with _lock:
+        key = (dsn, db)
+        client = _clients.get(key)
+        if client is None:
+            client = _connect(dsn, db, embedded)
+            _clients[key] = client
+    return Warehouse(client=client, database=db, dsn=dsn, embedded=embedded)
+
+
+def embedded_path(dsn: str) -> Path:
+    """The directory of an embedded (chdb://) warehouse."""
+    parts = urlsplit(dsn)
+    return Path(parts.netloc + parts.path) if parts.netloc else Path(parts.path)
+
+
+def _connect(dsn: str, database: str, embedded: bool) -> Client:
+    if embedded:
+        path = embedded_path(dsn)
+        path.mkdir(parents=True, exist_ok=True)
+        try:
+            bootstrap = clickhouse_connect.get_client(dsn=dsn)
+        except ClickHouseError as exc:
+            raise _busy_or_load_error(path, exc) from exc
+        _claim(path)
+    else:
+        try:
+            bootstrap = clickhouse_connect.get_client(dsn=dsn, database="default")
+        except ClickHouseError as exc:
+            raise LoadError(
+                f"cannot reach ClickHouse at {redact_dsn(dsn)}: {str(exc).splitlines()[0][:300]}; "
+                "check CH_DSN / CH_HOST and that the server is up",
+                code=getattr(exc, "code", None),
+            ) from exc
+    try:
+        bootstrap.command(f"CREATE DATABASE IF NOT EXISTS `{database}`")
+    except ClickHouseError as exc:
+        # A restricted user (etl_writer) may not create databases; the one it uses exists.
+        if getattr(exc, "code", None) != ACCESS_DENIED:
+            raise LoadError(f"cannot create database {database}: {exc}") from exc
+    try:
+        return clickhouse_connect.get_client(dsn=dsn, database=database)
+    except ClickHouseError as exc:
+        raise LoadError(
+            f"cannot open database {database} at {redact_dsn(dsn)}: {str(exc).splitlines()[0]}",
+            code=getattr(exc, "code", None),
+        ) from exc
+
+
+def _busy_or_load_error(path: Path, exc: ClickHouseError) -> LoadError:
+    text = str(exc)
+    if "Cannot lock file" in text or "Another server instance" in text:
+        holder = _read_owner(path)
+        who = f"pid {holder.get('pid')} ({holder.get('command', '?')})" if holder else "another process"
+        return WarehouseBusy(
+            f"the embedded warehouse {path} is in use by {who}. One process owns an embedded "
+            "warehouse: stop that process, use another ZAKAZ_DATA_DIR, or run a ClickHouse "
+            "server (CH_DSN) for several services at once"
+        )
+    return LoadError(f"cannot open the embedded warehouse {path}: {text.splitlines()[0][:300]}")
+
+
+def _read_owner(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads((path / _OWNER_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _claim(path: Path) -> None:
+    owner = path / _OWNER_FILE
+    owner.write_text(json.dumps({"pid": os.getpid(), "command": " ".join(sys.argv)[:200]}))
+    owner.chmod(0o600)
+
+    def release() -> None:
+        if _read_owner(path).get("pid") == os.getpid():
+            owner.unlink(missing_ok=True)
+
+    atexit.register(release)

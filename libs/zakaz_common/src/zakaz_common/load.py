@@ -1,0 +1,244 @@
+"""Loading facts: stage a run's rows, then publish them into the fact in one server-side step.
+
+Every fact is a `ReplacingMergeTree(_ver, _deleted)`. Publishing a run:
+- aggregates the staged rows per key (additive columns add up, attributes take the last row),
+- writes only keys whose content hash differs from the live row (an unchanged re-run writes
+  nothing),
+- tombstones live keys inside the run's scope that the run did not see (a reload replaces).
+
+Both happen in a single `INSERT … SELECT`, so the warehouse never holds half a publish of the
+new rows without its retractions. Rows stream to staging in bounded blocks, so memory stays flat
+however large the upstream is.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from zakaz_common.clickhouse import INSERT_BATCH_ROWS, Warehouse
+from zakaz_common.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class FactSpec:
+    """How one fact table is loaded: its staging table, key, and how columns combine."""
+
+    fact: str
+    staging: str
+    key: tuple[str, ...]
+    #: Columns that add up when several staged rows share a key (sheet rows, baskets).
+    summed: tuple[str, ...] = ()
+    #: Columns taken from the last staged row of a key.
+    latest: tuple[str, ...] = ()
+    #: The business-date column that `--since/--to` narrow (None: the fact has no dates).
+    date_column: str | None = None
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Every business column, key first."""
+        return self.key + self.summed + self.latest
+
+    @property
+    def values(self) -> tuple[str, ...]:
+        """Non-key business columns (what the content hash covers)."""
+        return self.summed + self.latest
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which live keys a load speaks for: keys in scope that the load did not see are retracted."""
+
+    equals: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    excluded: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    since: date | None = None
+    to: date | None = None
+
+    def sql(self, spec: FactSpec, params: dict[str, Any]) -> str:
+        """A WHERE condition for this scope, adding its values to `params`."""
+        parts = ["1"]
+        for i, (column, values) in enumerate(sorted(self.equals.items())):
+            params[f"scope_eq{i}"] = [str(v) for v in values]
+            parts.append(f"{_ident(column)} IN {{scope_eq{i}:Array(String)}}")
+        for i, (column, values) in enumerate(sorted(self.excluded.items())):
+            params[f"scope_ex{i}"] = [str(v) for v in values]
+            parts.append(f"{_ident(column)} NOT IN {{scope_ex{i}:Array(String)}}")
+        if self.since is not None or self.to is not None:
+            if spec.date_column is None:
+                raise ConfigError(f"{spec.fact} has no date column to narrow by --since/--to")
+            if self.since is not None:
+                params["scope_since"] = self.since
+                parts.append(f"{_ident(spec.date_column)} >= {{scope_since:Date}}")
+            if self.to is not None:
+                params["scope_to"] = self.to
+                parts.append(f"{_ident(spec.date_column)} <= {{scope_to:Date}}")
+        return " AND ".join(parts)
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    """What a publish wrote: changed or new keys, and keys retracted."""
+
+    upserted: int
+    retracted: int
+
+    @property
+    def written(self) -> int:
+        """Fact rows written in all (0 for an unchanged re-run)."""
+        return self.upserted + self.retracted
+
+
+@dataclass(frozen=True)
+class Reject:
+    """A row that could not be read: the row as received (PII removed) and why."""
+
+    entity: str
+    raw: Mapping[str, Any] | Sequence[Any] | str
+    reason: str
+
+
+class Stager:
+    """Streams one run's rows into a staging table in bounded columnar blocks."""
+
+    def __init__(
+        self,
+        wh: Warehouse,
+        spec: FactSpec,
+        run_id: str,
+        loaded_at: int,
+        *,
+        batch_rows: int = INSERT_BATCH_ROWS,
+    ) -> None:
+        self._wh = wh
+        self._spec = spec
+        self._run_id = run_id
+        self._loaded_at = loaded_at
+        self._batch_rows = batch_rows
+        self._buffer: dict[str, list[Any]] = {c: [] for c in spec.columns}
+        self._seq = 0
+
+    @property
+    def staged(self) -> int:
+        """Rows handed to the stager so far."""
+        return self._seq
+
+    def add(self, row: Mapping[str, Any]) -> None:
+        """Queue one row (a mapping with every column of the spec)."""
+        for column, values in self._buffer.items():
+            values.append(row[column])
+        self._seq += 1
+        if len(self._buffer[self._spec.key[0]]) >= self._batch_rows:
+            self.flush()
+
+    def extend(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Queue many rows."""
+        for row in rows:
+            self.add(row)
+
+    def flush(self) -> None:
+        """Write what is queued."""
+        pending = len(self._buffer[self._spec.key[0]])
+        if pending == 0:
+            return
+        first = self._seq - pending
+        data: dict[str, Sequence[Any]] = {
+            "run_id": [self._run_id] * pending,
+            "_seq": range(first, self._seq),
+            "loaded_at": [self._loaded_at] * pending,
+        }
+        data.update(self._buffer)
+        self._wh.insert_columns(self._spec.staging, data)
+        self._buffer = {c: [] for c in self._spec.columns}
+
+
+def stage(
+    wh: Warehouse, spec: FactSpec, run_id: str, rows: Iterable[Mapping[str, Any]], loaded_at: int
+) -> int:
+    """Stage rows for a run; returns how many."""
+    stager = Stager(wh, spec, run_id, loaded_at)
+    stager.extend(rows)
+    stager.flush()
+    return stager.staged
+
+
+def publish(
+    wh: Warehouse,
+    spec: FactSpec,
+    run_id: str,
+    scope: Scope,
+    *,
+    loaded_at: int | None = None,
+    retract: bool = True,
+) -> PublishResult:
+    """Publish a run's staged rows into the fact: upsert changed keys, retract missing ones."""
+    ver = time.time_ns()
+    params: dict[str, Any] = {
+        "run_id": run_id,
+        "ver": ver,
+        "loaded_at": int(loaded_at if loaded_at is not None else time.time()),
+    }
+    key = ", ".join(_ident(c) for c in spec.key)
+    cols = ", ".join(_ident(c) for c in spec.columns)
+    aggs = [_ident(c) for c in spec.key]
+    aggs += [f"sum({_ident(c)}) AS {_ident(c)}" for c in spec.summed]
+    aggs += [f"argMax({_ident(c)}, _seq) AS {_ident(c)}" for c in spec.latest]
+    hashed = ", ".join(_ident(c) for c in spec.values) or "1"
+    scope_sql = scope.sql(spec, params)
+    staged_keys = f"SELECT {key} FROM {spec.staging} WHERE run_id = {{run_id:String}}"
+    sql = f"""
+        INSERT INTO {spec.fact} ({cols}, row_hash, run_id, loaded_at, _ver, _deleted)
+        SELECT {cols}, row_hash, {{run_id:String}}, {{loaded_at:UInt32}}, {{ver:UInt64}}, 0
+        FROM
+        (
+            SELECT {", ".join(aggs)}, cityHash64(toString(tuple({hashed}))) AS row_hash
+            FROM {spec.staging}
+            WHERE run_id = {{run_id:String}}
+            GROUP BY {key}
+        )
+        WHERE ({key}, row_hash) NOT IN
+        (
+            SELECT {key}, row_hash FROM {spec.fact} FINAL WHERE ({key}) IN ({staged_keys})
+        )
+    """
+    if retract:
+        sql += f"""
+        UNION ALL
+        SELECT {cols}, row_hash, {{run_id:String}}, {{loaded_at:UInt32}}, {{ver:UInt64}}, 1
+        FROM {spec.fact} FINAL
+        WHERE {scope_sql} AND ({key}) NOT IN ({staged_keys})
+        """
+    wh.command(sql, params)
+    counts = wh.rows(
+        f"SELECT countIf(_deleted = 0), countIf(_deleted = 1) FROM {spec.fact} "
+        "WHERE _ver = {ver:UInt64} AND run_id = {run_id:String}",
+        {"ver": ver, "run_id": run_id},
+    )
+    upserted, retracted = counts[0] if counts else (0, 0)
+    return PublishResult(upserted=int(upserted), retracted=int(retracted))
+
+
+def record_rejects(wh: Warehouse, run_id: str, source: str, rejects: Sequence[Reject]) -> int:
+    """Store rejected rows with their reasons; returns how many."""
+    if not rejects:
+        return 0
+    now = int(time.time())
+    rows = [
+        (now, run_id, source, r.entity, _raw_text(r.raw), r.reason[:1000]) for r in rejects
+    ]
+    return wh.insert("rejects", rows, ["loaded_at", "run_id", "source", "entity", "raw", "reason"])
+
+
+def _raw_text(raw: Mapping[str, Any] | Sequence[Any] | str) -> str:
+    if isinstance(raw, str):
+        return raw[:4000]
+    return json.dumps(raw, ensure_ascii=False, default=str)[:4000]
+
+
+def _ident(name: str) -> str:
+    if not name.replace("_", "").isalnum():
+        raise ConfigError(f"{name!r} is not a column name")
+    return f"`{name}`"
