@@ -10,36 +10,67 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-
 from zakaz_common.clickhouse import Warehouse
 from zakaz_common.load import FactSpec, PublishResult, Scope, publish, stage
 from zakaz_common.runs import record_run
 from zakaz_common.timeutil import today_msk
 
 SALES = FactSpec(
-    "fact_qtickets_sales_daily", "stg_qtickets_sales", ("source", "sale_date", "event_id"),
-    summed=("tickets_sold", "revenue"), latest=("event_name", "city"), date_column="sale_date",
+    "fact_qtickets_sales_daily",
+    "stg_qtickets_sales",
+    ("source", "sale_date", "event_id"),
+    summed=("tickets_sold", "revenue"),
+    latest=("event_name", "city"),
+    date_column="sale_date",
 )
 EVENTS = FactSpec(
-    "dim_events_src", "stg_events", ("source", "event_id"),
+    "dim_events_src",
+    "stg_events",
+    ("source", "event_id"),
     latest=("event_name", "event_date", "city"),
 )
 INVENTORY = FactSpec(
-    "fact_qtickets_inventory_latest", "stg_qtickets_inventory", ("source", "event_id"),
+    "fact_qtickets_inventory_latest",
+    "stg_qtickets_inventory",
+    ("source", "event_id"),
     latest=("event_name", "event_date", "city", "tickets_total", "tickets_left", "updated_at"),
 )
 VK = FactSpec(
-    "fact_vk_ads_daily", "stg_vk_ads_daily", ("account", "stat_date", "banner_id"),
+    "fact_vk_ads_daily",
+    "stg_vk_ads_daily",
+    ("account", "stat_date", "banner_id"),
     summed=("impressions", "clicks", "spend"),
-    latest=("ad_plan_id", "ad_plan_name", "ad_group_id", "ad_group_name", "utm_source", "utm_medium",
-            "utm_campaign", "utm_content", "utm_term", "city", "event_date"),
+    latest=(
+        "ad_plan_id",
+        "ad_plan_name",
+        "ad_group_id",
+        "ad_group_name",
+        "utm_source",
+        "utm_medium",
+        "utm_campaign",
+        "utm_content",
+        "utm_term",
+        "city",
+        "event_date",
+    ),
     date_column="stat_date",
 )
 DIRECT = FactSpec(
-    "fact_direct_daily", "stg_direct_daily", ("account", "stat_date", "campaign_id", "ad_group_id", "ad_id"),
+    "fact_direct_daily",
+    "stg_direct_daily",
+    ("account", "stat_date", "campaign_id", "ad_group_id", "ad_id"),
     summed=("impressions", "clicks", "spend"),
-    latest=("campaign_name", "include_vat", "utm_source", "utm_medium", "utm_campaign", "utm_content",
-            "utm_term", "city", "event_date"),
+    latest=(
+        "campaign_name",
+        "include_vat",
+        "utm_source",
+        "utm_medium",
+        "utm_campaign",
+        "utm_content",
+        "utm_term",
+        "city",
+        "event_date",
+    ),
     date_column="stat_date",
 )
 
@@ -52,33 +83,100 @@ def load(wh: Warehouse, spec: FactSpec, rows: list[dict[str, Any]], scope: Scope
     return publish(wh, spec, run_id, scope)
 
 
-def sale(day: date, event_id: str, sold: int, revenue: str, source: str = "qtickets_sheets",
-         city: str = "москва", name: str = "") -> dict[str, Any]:
-    return {"source": source, "sale_date": day, "event_id": event_id, "tickets_sold": sold,
-            "revenue": Decimal(revenue), "event_name": name or f"Шоу {event_id}", "city": city}
+def sale(
+    day: date,
+    event_id: str,
+    sold: int,
+    revenue: str,
+    source: str = "qtickets_sheets",
+    city: str = "москва",
+    name: str = "",
+) -> dict[str, Any]:
+    return {
+        "source": source,
+        "sale_date": day,
+        "event_id": event_id,
+        "tickets_sold": sold,
+        "revenue": Decimal(revenue),
+        "event_name": name or f"Шоу {event_id}",
+        "city": city,
+    }
 
 
-def event(event_id: str, when: date | None, city: str, source: str = "qtickets_sheets",
-          name: str = "") -> dict[str, Any]:
-    return {"source": source, "event_id": event_id, "event_name": name or f"Концерт {event_id}",
-            "event_date": when, "city": city}
+def event(
+    event_id: str, when: date | None, city: str, source: str = "qtickets_sheets", name: str = ""
+) -> dict[str, Any]:
+    return {
+        "source": source,
+        "event_id": event_id,
+        "event_name": name or f"Концерт {event_id}",
+        "event_date": when,
+        "city": city,
+    }
 
 
-def vk_row(day: date, banner: str, spend: str, city: str, when: date | None, *, plan: str = "p1",
-           impressions: int = 1000, clicks: int = 10) -> dict[str, Any]:
-    return {"account": "main", "stat_date": day, "banner_id": banner, "impressions": impressions,
-            "clicks": clicks, "spend": Decimal(spend), "ad_plan_id": plan, "ad_plan_name": f"План {plan}",
-            "ad_group_id": "g1", "ad_group_name": "Группа", "utm_source": "vk", "utm_medium": "cpc",
-            "utm_campaign": "", "utm_content": "", "utm_term": "", "city": city, "event_date": when}
+def vk_row(
+    day: date,
+    banner: str,
+    spend: str,
+    city: str,
+    when: date | None,
+    *,
+    plan: str = "p1",
+    impressions: int = 1000,
+    clicks: int = 10,
+) -> dict[str, Any]:
+    return {
+        "account": "main",
+        "stat_date": day,
+        "banner_id": banner,
+        "impressions": impressions,
+        "clicks": clicks,
+        "spend": Decimal(spend),
+        "ad_plan_id": plan,
+        "ad_plan_name": f"План {plan}",
+        "ad_group_id": "g1",
+        "ad_group_name": "Группа",
+        "utm_source": "vk",
+        "utm_medium": "cpc",
+        "utm_campaign": "",
+        "utm_content": "",
+        "utm_term": "",
+        "city": city,
+        "event_date": when,
+    }
 
 
-def direct_row(day: date, ad: str, spend: str, city: str, when: date | None, *, campaign: str = "c1",
-               impressions: int = 1000, clicks: int = 10) -> dict[str, Any]:
-    return {"account": "client", "stat_date": day, "campaign_id": campaign, "ad_group_id": "g1",
-            "ad_id": ad, "impressions": impressions, "clicks": clicks, "spend": Decimal(spend),
-            "campaign_name": f"Кампания {campaign}", "include_vat": True, "utm_source": "yandex",
-            "utm_medium": "cpc", "utm_campaign": "", "utm_content": "", "utm_term": "",
-            "city": city, "event_date": when}
+def direct_row(
+    day: date,
+    ad: str,
+    spend: str,
+    city: str,
+    when: date | None,
+    *,
+    campaign: str = "c1",
+    impressions: int = 1000,
+    clicks: int = 10,
+) -> dict[str, Any]:
+    return {
+        "account": "client",
+        "stat_date": day,
+        "campaign_id": campaign,
+        "ad_group_id": "g1",
+        "ad_id": ad,
+        "impressions": impressions,
+        "clicks": clicks,
+        "spend": Decimal(spend),
+        "campaign_name": f"Кампания {campaign}",
+        "include_vat": True,
+        "utm_source": "yandex",
+        "utm_medium": "cpc",
+        "utm_campaign": "",
+        "utm_content": "",
+        "utm_term": "",
+        "city": city,
+        "event_date": when,
+    }
 
 
 SHEETS = Scope(equals={"source": ["qtickets_sheets"]})
@@ -87,7 +185,9 @@ GMAIL = Scope(equals={"source": ["gmail"]})
 D1, D2, D3 = date(2025, 6, 1), date(2025, 6, 2), date(2025, 6, 3)
 
 
-def sales_view(wh: Warehouse, view: str = "v_sales_latest") -> dict[tuple[date, str], dict[str, Any]]:
+def sales_view(
+    wh: Warehouse, view: str = "v_sales_latest"
+) -> dict[tuple[date, str], dict[str, Any]]:
     rows = wh.dicts(f"SELECT * FROM {view}")
     keyed = {(r["sale_date"], r["event_id"]): r for r in rows}
     assert len(keyed) == len(rows), "the view returned a key twice"
@@ -95,9 +195,22 @@ def sales_view(wh: Warehouse, view: str = "v_sales_latest") -> dict[tuple[date, 
 
 
 def test_sales_come_from_the_highest_priority_source_and_are_never_summed(wh: Warehouse) -> None:
-    load(wh, SALES, [sale(D1, "1", 5, "5000", "gmail"), sale(D1, "2", 4, "400", "gmail"),
-                     sale(D1, "3", 1, "10", "gmail")], GMAIL)
-    load(wh, SALES, [sale(D1, "1", 3, "3000", "qtickets_api"), sale(D1, "2", 2, "200", "qtickets_api")], API)
+    load(
+        wh,
+        SALES,
+        [
+            sale(D1, "1", 5, "5000", "gmail"),
+            sale(D1, "2", 4, "400", "gmail"),
+            sale(D1, "3", 1, "10", "gmail"),
+        ],
+        GMAIL,
+    )
+    load(
+        wh,
+        SALES,
+        [sale(D1, "1", 3, "3000", "qtickets_api"), sale(D1, "2", 2, "200", "qtickets_api")],
+        API,
+    )
     load(wh, SALES, [sale(D1, "1", 2, "2000.50", "qtickets_sheets")], SHEETS)
 
     view = sales_view(wh)
@@ -110,7 +223,12 @@ def test_sales_come_from_the_highest_priority_source_and_are_never_summed(wh: Wa
 
 
 def test_rows_of_one_key_in_one_load_add_up(wh: Warehouse) -> None:
-    load(wh, SALES, [sale(D1, "1", 1, "100"), sale(D1, "1", 1, "100"), sale(D1, "1", 2, "250.25")], SHEETS)
+    load(
+        wh,
+        SALES,
+        [sale(D1, "1", 1, "100"), sale(D1, "1", 1, "100"), sale(D1, "1", 2, "250.25")],
+        SHEETS,
+    )
 
     assert sales_view(wh)[(D1, "1")]["tickets_sold"] == 4
     assert sales_view(wh)[(D1, "1")]["revenue"] == Decimal("450.25")
@@ -127,12 +245,29 @@ def test_rerunning_a_load_writes_nothing_and_duplicates_nothing(wh: Warehouse) -
     assert len(sales_view(wh)) == 3
 
 
-def test_unmerged_versions_and_exact_duplicate_inserts_show_once_with_the_newest_values(wh: Warehouse) -> None:
-    cols = ["sale_date", "event_id", "source", "event_name", "city", "tickets_sold", "revenue",
-            "row_hash", "run_id", "loaded_at", "_ver", "_deleted"]
+def test_unmerged_versions_and_exact_duplicate_inserts_show_once_with_the_newest_values(
+    wh: Warehouse,
+) -> None:
+    cols = [
+        "sale_date",
+        "event_id",
+        "source",
+        "event_name",
+        "city",
+        "tickets_sold",
+        "revenue",
+        "row_hash",
+        "run_id",
+        "loaded_at",
+        "_ver",
+        "_deleted",
+    ]
     base = [D1, "9", "qtickets_api", "Шоу", "казань"]
-    rows = [(*base, 1, Decimal("100"), 1, "a", 0, 1, 0), (*base, 1, Decimal("100"), 1, "a", 0, 1, 0),
-            (*base, 3, Decimal("300"), 2, "b", 0, 2, 0)]
+    rows = [
+        (*base, 1, Decimal("100"), 1, "a", 0, 1, 0),
+        (*base, 1, Decimal("100"), 1, "a", 0, 1, 0),
+        (*base, 3, Decimal("300"), 2, "b", 0, 2, 0),
+    ]
     for row in rows:  # three separate inserts: three parts, nothing merged yet
         wh.insert("fact_qtickets_sales_daily", [row], cols)
 
@@ -143,12 +278,25 @@ def test_unmerged_versions_and_exact_duplicate_inserts_show_once_with_the_newest
 
 
 def test_a_reload_replaces_its_window_and_leaves_the_rest(wh: Warehouse) -> None:
-    load(wh, SALES, [sale(D1, "1", 1, "100"), sale(D2, "1", 2, "200"), sale(D2, "2", 3, "300"),
-                     sale(D3, "1", 4, "400")], SHEETS)
+    load(
+        wh,
+        SALES,
+        [
+            sale(D1, "1", 1, "100"),
+            sale(D2, "1", 2, "200"),
+            sale(D2, "2", 3, "300"),
+            sale(D3, "1", 4, "400"),
+        ],
+        SHEETS,
+    )
 
     # Upstream now: day 2 lost event 2 and changed event 1; day 1 is outside the reload window.
-    result = load(wh, SALES, [sale(D2, "1", 5, "555"), sale(D3, "1", 4, "400")],
-                  Scope(equals={"source": ["qtickets_sheets"]}, since=D2, to=D3))
+    result = load(
+        wh,
+        SALES,
+        [sale(D2, "1", 5, "555"), sale(D3, "1", 4, "400")],
+        Scope(equals={"source": ["qtickets_sheets"]}, since=D2, to=D3),
+    )
 
     view = sales_view(wh)
     assert result == PublishResult(upserted=1, retracted=1)
@@ -186,34 +334,74 @@ def test_when_the_priority_source_retracts_a_key_the_next_source_shows(wh: Wareh
 
 
 def test_sales_take_event_name_date_and_city_from_dim_events(wh: Warehouse) -> None:
-    load(wh, EVENTS, [event("1", date(2025, 7, 1), "санкт-петербург", name="Лекция о ёлках")], SHEETS)
-    load(wh, EVENTS, [event("1", date(2025, 7, 2), "москва", "qtickets_api"),
-                      event("2", date(2025, 8, 1), "казань", "qtickets_api", name="Стендап")], API)
-    load(wh, SALES, [sale(D1, "1", 1, "100", city="москва"), sale(D1, "2", 1, "100", city=""),
-                     sale(D1, "3", 1, "100", city="омск", name="Без события")], SHEETS)
+    load(
+        wh, EVENTS, [event("1", date(2025, 7, 1), "санкт-петербург", name="Лекция о ёлках")], SHEETS
+    )
+    load(
+        wh,
+        EVENTS,
+        [
+            event("1", date(2025, 7, 2), "москва", "qtickets_api"),
+            event("2", date(2025, 8, 1), "казань", "qtickets_api", name="Стендап"),
+        ],
+        API,
+    )
+    load(
+        wh,
+        SALES,
+        [
+            sale(D1, "1", 1, "100", city="москва"),
+            sale(D1, "2", 1, "100", city=""),
+            sale(D1, "3", 1, "100", city="омск", name="Без события"),
+        ],
+        SHEETS,
+    )
 
     view = sales_view(wh)
 
-    assert (view[(D1, "1")]["event_name"], view[(D1, "1")]["event_date"], view[(D1, "1")]["city"]) == (
-        "Лекция о ёлках", date(2025, 7, 1), "санкт-петербург")
+    assert (
+        view[(D1, "1")]["event_name"],
+        view[(D1, "1")]["event_date"],
+        view[(D1, "1")]["city"],
+    ) == ("Лекция о ёлках", date(2025, 7, 1), "санкт-петербург")
     assert (view[(D1, "2")]["event_name"], view[(D1, "2")]["city"]) == ("Стендап", "казань")
-    assert (view[(D1, "3")]["event_name"], view[(D1, "3")]["event_date"], view[(D1, "3")]["city"]) == (
-        "Без события", None, "омск")
+    assert (
+        view[(D1, "3")]["event_name"],
+        view[(D1, "3")]["event_date"],
+        view[(D1, "3")]["city"],
+    ) == ("Без события", None, "омск")
 
 
 def test_dim_events_has_one_row_per_event_filling_gaps_from_lower_priority(wh: Warehouse) -> None:
     load(wh, EVENTS, [event("1", None, "москва", name="Из таблицы")], SHEETS)
-    load(wh, EVENTS, [event("1", date(2025, 9, 9), "санкт-петербург", "qtickets_api", name="Из API")], API)
+    load(
+        wh,
+        EVENTS,
+        [event("1", date(2025, 9, 9), "санкт-петербург", "qtickets_api", name="Из API")],
+        API,
+    )
 
     rows = wh.dicts("SELECT event_id, event_name, event_date, city, source FROM dim_events")
 
-    assert rows == [{"event_id": "1", "event_name": "Из таблицы", "event_date": date(2025, 9, 9),
-                     "city": "москва", "source": "qtickets_sheets"}]
+    assert rows == [
+        {
+            "event_id": "1",
+            "event_name": "Из таблицы",
+            "event_date": date(2025, 9, 9),
+            "city": "москва",
+            "source": "qtickets_sheets",
+        }
+    ]
 
 
 def test_sales_14d_covers_today_and_the_13_days_before(wh: Warehouse) -> None:
     today = today_msk()
-    days = [today, today - timedelta(days=13), today - timedelta(days=14), today + timedelta(days=1)]
+    days = [
+        today,
+        today - timedelta(days=13),
+        today - timedelta(days=14),
+        today + timedelta(days=1),
+    ]
     load(wh, SALES, [sale(d, "1", 1, "10") for d in days], SHEETS)
 
     assert {d for d, _ in sales_view(wh, "v_sales_14d")} == {today, today - timedelta(days=13)}
@@ -229,16 +417,35 @@ def test_sales_14d_covers_today_and_the_13_days_before(wh: Warehouse) -> None:
         ("0.00", "100.00", 0.0, "red"),
         ("500.00", "0.00", None, "grey"),
     ],
-    ids=["0.99_red", "1_yellow", "1.5_yellow_inclusive", "1.51_green", "no_sales_red", "no_spend_grey"],
+    ids=[
+        "0.99_red",
+        "1_yellow",
+        "1.5_yellow_inclusive",
+        "1.51_green",
+        "no_sales_red",
+        "no_spend_grey",
+    ],
 )
-def test_romi_and_its_colour(wh: Warehouse, revenue: str, spend: str, romi: float | None, colour: str) -> None:
+def test_romi_and_its_colour(
+    wh: Warehouse, revenue: str, spend: str, romi: float | None, colour: str
+) -> None:
     show = date(2025, 7, 1)
     load(wh, EVENTS, [event("1", show, "москва")], SHEETS)
     load(wh, SALES, [sale(D1, "1", 3, revenue)], SHEETS)
     if Decimal(spend):
         half = Decimal(spend) / 2
-        load(wh, VK, [vk_row(D1, "b1", str(half), "москва", show)], Scope(equals={"account": ["main"]}))
-        load(wh, DIRECT, [direct_row(D1, "a1", str(half), "москва", show)], Scope(equals={"account": ["client"]}))
+        load(
+            wh,
+            VK,
+            [vk_row(D1, "b1", str(half), "москва", show)],
+            Scope(equals={"account": ["main"]}),
+        )
+        load(
+            wh,
+            DIRECT,
+            [direct_row(D1, "a1", str(half), "москва", show)],
+            Scope(equals={"account": ["client"]}),
+        )
 
     rows = wh.dicts("SELECT * FROM v_romi_kpi")
 
@@ -265,8 +472,16 @@ def test_romi_rows_come_from_sales_or_parsed_spend_never_unparsed_spend(wh: Ware
     show_a, show_b = date(2025, 7, 1), date(2025, 7, 5)
     load(wh, EVENTS, [event("1", show_a, "москва")], SHEETS)
     load(wh, SALES, [sale(D1, "1", 2, "1000")], SHEETS)
-    load(wh, VK, [vk_row(D1, "b1", "100", "москва", show_a), vk_row(D1, "b2", "40", "казань", show_b),
-                  vk_row(D1, "b3", "999", "", None)], Scope())
+    load(
+        wh,
+        VK,
+        [
+            vk_row(D1, "b1", "100", "москва", show_a),
+            vk_row(D1, "b2", "40", "казань", show_b),
+            vk_row(D1, "b3", "999", "", None),
+        ],
+        Scope(),
+    )
 
     rows = {(r["city"], r["event_date"]): r for r in wh.dicts("SELECT * FROM v_romi_kpi")}
 
@@ -277,14 +492,27 @@ def test_romi_rows_come_from_sales_or_parsed_spend_never_unparsed_spend(wh: Ware
     assert rows[("москва", show_a)]["spend_direct"] == Decimal("0.00")
 
 
-def test_marketing_daily_sums_per_show_and_keeps_unparsed_spend_with_empty_city(wh: Warehouse) -> None:
+def test_marketing_daily_sums_per_show_and_keeps_unparsed_spend_with_empty_city(
+    wh: Warehouse,
+) -> None:
     show = date(2025, 7, 1)
-    load(wh, VK, [vk_row(D1, "b1", "10.10", "москва", show), vk_row(D1, "b2", "20.20", "москва", show),
-                  vk_row(D1, "b3", "5.55", "", None), vk_row(D1, "b4", "0", "омск", show, impressions=0, clicks=0)],
-         Scope())
+    load(
+        wh,
+        VK,
+        [
+            vk_row(D1, "b1", "10.10", "москва", show),
+            vk_row(D1, "b2", "20.20", "москва", show),
+            vk_row(D1, "b3", "5.55", "", None),
+            vk_row(D1, "b4", "0", "омск", show, impressions=0, clicks=0),
+        ],
+        Scope(),
+    )
     load(wh, DIRECT, [direct_row(D1, "a1", "7.00", "москва", show)], Scope())
 
-    rows = {(r["platform"], r["city"], r["event_date"]): r for r in wh.dicts("SELECT * FROM v_marketing_daily")}
+    rows = {
+        (r["platform"], r["city"], r["event_date"]): r
+        for r in wh.dicts("SELECT * FROM v_marketing_daily")
+    }
 
     assert set(rows) == {("vk", "москва", show), ("vk", "", None), ("direct", "москва", show)}
     assert rows[("vk", "москва", show)]["spend"] == Decimal("30.30")
@@ -293,12 +521,22 @@ def test_marketing_daily_sums_per_show_and_keeps_unparsed_spend_with_empty_city(
 
 
 def test_campaign_performance_ctr_and_cpc_with_null_divisors(wh: Warehouse) -> None:
-    load(wh, VK, [vk_row(D1, "b1", "10", "москва", None, plan="p1", impressions=300, clicks=7),
-                  vk_row(D1, "b2", "5", "москва", None, plan="p1", impressions=0, clicks=0),
-                  vk_row(D1, "b3", "0", "москва", None, plan="p2", impressions=0, clicks=0),
-                  vk_row(D1, "b4", "3", "москва", None, plan="p3", impressions=50, clicks=0)], Scope())
+    load(
+        wh,
+        VK,
+        [
+            vk_row(D1, "b1", "10", "москва", None, plan="p1", impressions=300, clicks=7),
+            vk_row(D1, "b2", "5", "москва", None, plan="p1", impressions=0, clicks=0),
+            vk_row(D1, "b3", "0", "москва", None, plan="p2", impressions=0, clicks=0),
+            vk_row(D1, "b4", "3", "москва", None, plan="p3", impressions=50, clicks=0),
+        ],
+        Scope(),
+    )
 
-    rows = {r["campaign_id"]: r for r in wh.dicts("SELECT * FROM v_campaign_performance WHERE platform = 'vk'")}
+    rows = {
+        r["campaign_id"]: r
+        for r in wh.dicts("SELECT * FROM v_campaign_performance WHERE platform = 'vk'")
+    }
 
     assert rows["p1"]["ctr"] == 7 / 300
     assert rows["p1"]["cpc"] == 15 / 7
@@ -308,10 +546,22 @@ def test_campaign_performance_ctr_and_cpc_with_null_divisors(wh: Warehouse) -> N
 
 
 def test_ad_reload_of_a_day_replaces_it(wh: Warehouse) -> None:
-    load(wh, VK, [vk_row(D1, "b1", "10", "москва", None), vk_row(D1, "b2", "20", "москва", None),
-                  vk_row(D2, "b1", "30", "москва", None)], Scope(equals={"account": ["main"]}))
-    load(wh, VK, [vk_row(D1, "b1", "11", "москва", None)],
-         Scope(equals={"account": ["main"]}, since=D1, to=D1))
+    load(
+        wh,
+        VK,
+        [
+            vk_row(D1, "b1", "10", "москва", None),
+            vk_row(D1, "b2", "20", "москва", None),
+            vk_row(D2, "b1", "30", "москва", None),
+        ],
+        Scope(equals={"account": ["main"]}),
+    )
+    load(
+        wh,
+        VK,
+        [vk_row(D1, "b1", "11", "москва", None)],
+        Scope(equals={"account": ["main"]}, since=D1, to=D1),
+    )
 
     totals = dict(wh.rows("SELECT stat_date, sum(spend) FROM v_marketing_daily GROUP BY stat_date"))
 
@@ -321,20 +571,49 @@ def test_ad_reload_of_a_day_replaces_it(wh: Warehouse) -> None:
 def test_inventory_prefers_sheets_and_joins_event_details(wh: Warehouse) -> None:
     ts = int(time.time())
     load(wh, EVENTS, [event("1", date(2025, 7, 1), "москва", name="Шоу А")], SHEETS)
-    inv = [{"source": "qtickets_api", "event_id": "1", "event_name": "", "event_date": None, "city": "",
-            "tickets_total": 500, "tickets_left": 120, "updated_at": ts},
-           {"source": "qtickets_api", "event_id": "2", "event_name": "Шоу Б", "event_date": date(2025, 8, 1),
-            "city": "казань", "tickets_total": 200, "tickets_left": 57, "updated_at": ts}]
+    inv = [
+        {
+            "source": "qtickets_api",
+            "event_id": "1",
+            "event_name": "",
+            "event_date": None,
+            "city": "",
+            "tickets_total": 500,
+            "tickets_left": 120,
+            "updated_at": ts,
+        },
+        {
+            "source": "qtickets_api",
+            "event_id": "2",
+            "event_name": "Шоу Б",
+            "event_date": date(2025, 8, 1),
+            "city": "казань",
+            "tickets_total": 200,
+            "tickets_left": 57,
+            "updated_at": ts,
+        },
+    ]
     load(wh, INVENTORY, inv, API)
-    load(wh, INVENTORY, [{**inv[0], "source": "qtickets_sheets", "tickets_total": 510, "tickets_left": 100}],
-         SHEETS)
+    load(
+        wh,
+        INVENTORY,
+        [{**inv[0], "source": "qtickets_sheets", "tickets_total": 510, "tickets_left": 100}],
+        SHEETS,
+    )
 
     rows = {r["event_id"]: r for r in wh.dicts("SELECT * FROM v_inventory")}
 
-    assert (rows["1"]["event_name"], rows["1"]["city"], rows["1"]["tickets_total"], rows["1"]["tickets_left"]) == (
-        "Шоу А", "москва", 510, 100)
+    assert (
+        rows["1"]["event_name"],
+        rows["1"]["city"],
+        rows["1"]["tickets_total"],
+        rows["1"]["tickets_left"],
+    ) == ("Шоу А", "москва", 510, 100)
     assert (rows["2"]["event_name"], rows["2"]["event_date"], rows["2"]["tickets_left"]) == (
-        "Шоу Б", date(2025, 8, 1), 57)
+        "Шоу Б",
+        date(2025, 8, 1),
+        57,
+    )
 
 
 def test_data_freshness_has_every_source_with_days_behind_in_moscow_days(wh: Warehouse) -> None:
@@ -342,31 +621,66 @@ def test_data_freshness_has_every_source_with_days_behind_in_moscow_days(wh: War
     now = time.time()
     load(wh, SALES, [sale(today - timedelta(days=3), "1", 1, "10")], SHEETS)
     load(wh, VK, [vk_row(today - timedelta(days=1), "b1", "1", "", None)], Scope())
-    record_run(wh, run_id="r1", job="qtickets_sheets", status="success", started_at=now - 60, finished_at=now - 50)
-    record_run(wh, run_id="r2", job="vk_ads", status="success", started_at=now - 600, finished_at=now - 590)
-    record_run(wh, run_id="r3", job="vk_ads", status="error", started_at=now - 30, finished_at=now - 20,
-               message="VK answered 401 invalid_token")
+    record_run(
+        wh,
+        run_id="r1",
+        job="qtickets_sheets",
+        status="success",
+        started_at=now - 60,
+        finished_at=now - 50,
+    )
+    record_run(
+        wh, run_id="r2", job="vk_ads", status="success", started_at=now - 600, finished_at=now - 590
+    )
+    record_run(
+        wh,
+        run_id="r3",
+        job="vk_ads",
+        status="error",
+        started_at=now - 30,
+        finished_at=now - 20,
+        message="VK answered 401 invalid_token",
+    )
     record_run(wh, run_id="r4", job="direct", status="dry_run", started_at=now, finished_at=now)
 
     rows = {r["source"]: r for r in wh.dicts("SELECT * FROM v_data_freshness")}
 
     assert set(rows) == {"qtickets_sheets", "qtickets_api", "vk_ads", "direct", "gmail"}
     sheets, vk, direct = rows["qtickets_sheets"], rows["vk_ads"], rows["direct"]
-    assert (sheets["last_data_date"], sheets["days_behind"], sheets["last_status"], sheets["last_error"]) == (
-        today - timedelta(days=3), 3, "success", "")
+    assert (
+        sheets["last_data_date"],
+        sheets["days_behind"],
+        sheets["last_status"],
+        sheets["last_error"],
+    ) == (today - timedelta(days=3), 3, "success", "")
     assert sheets["last_success_at"] is not None
-    assert (vk["days_behind"], vk["last_status"], vk["last_error"]) == (1, "error", "VK answered 401 invalid_token")
+    assert (vk["days_behind"], vk["last_status"], vk["last_error"]) == (
+        1,
+        "error",
+        "VK answered 401 invalid_token",
+    )
     assert vk["last_success_at"] is not None
-    assert (direct["last_status"], direct["last_success_at"], direct["days_behind"]) == (None, None, None)
+    assert (direct["last_status"], direct["last_success_at"], direct["days_behind"]) == (
+        None,
+        None,
+        None,
+    )
     assert rows["gmail"]["last_data_date"] is None
 
 
 def test_a_run_row_rewritten_through_its_statuses_is_one_run(wh: Warehouse) -> None:
     now = time.time()
     for status in ("queued", "running", "success"):
-        record_run(wh, run_id="r1", job="gmail", status=status, started_at=now,
-                   finished_at=now + 1 if status == "success" else None, rows_processed=5,
-                   metrics={"duration_ms": 1000})
+        record_run(
+            wh,
+            run_id="r1",
+            job="gmail",
+            status=status,
+            started_at=now,
+            finished_at=now + 1 if status == "success" else None,
+            rows_processed=5,
+            metrics={"duration_ms": 1000},
+        )
 
     rows = wh.dicts("SELECT status, metrics FROM meta_job_runs FINAL WHERE run_id = 'r1'")
 

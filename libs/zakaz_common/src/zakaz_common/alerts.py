@@ -28,7 +28,17 @@ class Alert:
     resolved_at: datetime | None
 
 
-_COLUMNS = ["alert_id", "created_at", "job", "severity", "kind", "message", "notified", "resolved_at", "_ver"]
+_COLUMNS = [
+    "alert_id",
+    "created_at",
+    "job",
+    "severity",
+    "kind",
+    "message",
+    "notified",
+    "resolved_at",
+    "_ver",
+]
 
 
 def open_alerts(wh: Warehouse, job: str | None = None) -> list[Alert]:
@@ -42,14 +52,18 @@ def open_alerts(wh: Warehouse, job: str | None = None) -> list[Alert]:
     return [Alert(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7]) for r in rows]
 
 
-def raise_alert(wh: Warehouse, job: str, kind: str, severity: Severity, message: str) -> Alert | None:
+def raise_alert(
+    wh: Warehouse, job: str, kind: str, severity: Severity, message: str
+) -> Alert | None:
     """Store an alert unless one of the same job and kind is still open; returns the new one."""
     if any(a.kind == kind for a in open_alerts(wh, job)):
         return None
     now = int(time.time())
     alert_id = uuid.uuid4().hex
     text = scrub(message)[:2000]
-    wh.insert("alerts", [(alert_id, now, job, severity, kind, text, 0, None, time.time_ns())], _COLUMNS)
+    wh.insert(
+        "alerts", [(alert_id, now, job, severity, kind, text, 0, None, time.time_ns())], _COLUMNS
+    )
     return Alert(alert_id, datetime.fromtimestamp(now), job, severity, kind, text, False, None)
 
 
@@ -62,7 +76,20 @@ def resolve_alerts(wh: Warehouse, job: str, kind: str) -> list[Alert]:
     ver = time.time_ns()
     wh.insert(
         "alerts",
-        [(a.alert_id, a.created_at, a.job, a.severity, a.kind, a.message, int(a.notified), now, ver) for a in found],
+        [
+            (
+                a.alert_id,
+                a.created_at,
+                a.job,
+                a.severity,
+                a.kind,
+                a.message,
+                int(a.notified),
+                now,
+                ver,
+            )
+            for a in found
+        ],
         _COLUMNS,
     )
     return found

@@ -1,4 +1,4 @@
-"""Data-quality checks run by `zakaz check`: each has a severity; a failed `error` fails the command."""
+"""Data-quality checks run by `zakaz check`; a failed check of severity `error` fails the command."""
 
 from __future__ import annotations
 
@@ -52,7 +52,9 @@ def check_view_duplicates(wh: Warehouse) -> list[CheckResult]:
         dupes = int(total) - int(distinct)
         results.append(
             CheckResult(
-                f"duplicates:{view}", "error", dupes == 0,
+                f"duplicates:{view}",
+                "error",
+                dupes == 0,
                 f"{dupes} duplicate keys ({cols})" if dupes else f"{total} rows, keys unique",
             )
         )
@@ -61,13 +63,23 @@ def check_view_duplicates(wh: Warehouse) -> list[CheckResult]:
 
 def check_negative_money(wh: Warehouse) -> list[CheckResult]:
     """No negative revenue in sales, no negative spend in ads."""
-    sales = int(wh.scalar("SELECT count() FROM v_sales_latest WHERE revenue < 0 OR tickets_sold < 0"))
+    sales = int(
+        wh.scalar("SELECT count() FROM v_sales_latest WHERE revenue < 0 OR tickets_sold < 0")
+    )
     spend = int(wh.scalar("SELECT count() FROM v_marketing_daily WHERE spend < 0"))
     return [
-        CheckResult("negative_money:sales", "error", sales == 0,
-                    f"{sales} sales rows with negative revenue or tickets" if sales else "none"),
-        CheckResult("negative_money:spend", "error", spend == 0,
-                    f"{spend} ad rows with negative spend" if spend else "none"),
+        CheckResult(
+            "negative_money:sales",
+            "error",
+            sales == 0,
+            f"{sales} sales rows with negative revenue or tickets" if sales else "none",
+        ),
+        CheckResult(
+            "negative_money:spend",
+            "error",
+            spend == 0,
+            f"{spend} ad rows with negative spend" if spend else "none",
+        ),
     ]
 
 
@@ -88,8 +100,14 @@ def check_unknown_cities(wh: Warehouse) -> list[CheckResult]:
     if not rows:
         return [CheckResult("unknown_cities", "warning", True, "every city is known")]
     listed = ", ".join(f"{c!r} ({'/'.join(sorted(o))})" for c, o in rows)
-    return [CheckResult("unknown_cities", "warning", False,
-                        f"{len(rows)} cities not in dim_city: {listed}; add them to cities.csv")]
+    return [
+        CheckResult(
+            "unknown_cities",
+            "warning",
+            False,
+            f"{len(rows)} cities not in dim_city: {listed}; add them to cities.csv",
+        )
+    ]
 
 
 def check_unparsed_spend(wh: Warehouse) -> list[CheckResult]:
@@ -102,11 +120,19 @@ def check_unparsed_spend(wh: Warehouse) -> list[CheckResult]:
     )
     rows = [r for r in rows if r[1] != 0]
     if not rows:
-        return [CheckResult("unparsed_utm_spend", "warning", True, "all recent spend is attributed")]
+        return [
+            CheckResult("unparsed_utm_spend", "warning", True, "all recent spend is attributed")
+        ]
     listed = ", ".join(f"{p}: {s} ₽ in {n} rows" for p, s, n in rows)
-    return [CheckResult("unparsed_utm_spend", "warning", False,
-                        f"spend without a parsable utm_content in the last {UNPARSED_SPEND_DAYS} "
-                        f"days: {listed}")]
+    return [
+        CheckResult(
+            "unparsed_utm_spend",
+            "warning",
+            False,
+            f"spend without a parsable utm_content in the last {UNPARSED_SPEND_DAYS} "
+            f"days: {listed}",
+        )
+    ]
 
 
 def check_freshness(
@@ -132,7 +158,9 @@ def check_freshness(
         ok = age <= budget
         results.append(
             CheckResult(
-                f"freshness:{m.name}", "warning", ok,
+                f"freshness:{m.name}",
+                "warning",
+                ok,
                 f"last success {age / 3600:.1f} h ago (budget {budget / 3600:.1f} h)",
             )
         )

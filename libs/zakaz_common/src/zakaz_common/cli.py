@@ -22,7 +22,7 @@ from zakaz_common.redact import configure_logging
 from zakaz_common.runs import RunRequest, RunSummary, execute
 from zakaz_common.settings import CoreSettings, WarehouseSettings, load_settings
 from zakaz_common.status import source_statuses
-from zakaz_common.timeutil import chunks
+from zakaz_common.timeutil import chunks, to_msk
 
 app = typer.Typer(
     name="zakaz",
@@ -44,7 +44,9 @@ def _date(value: str | None, flag: str) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise typer.BadParameter(f"{value!r} is not a date; use YYYY-MM-DD", param_hint=flag) from None
+        raise typer.BadParameter(
+            f"{value!r} is not a date; use YYYY-MM-DD", param_hint=flag
+        ) from None
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -84,7 +86,9 @@ def migrate() -> None:
     if report.applied:
         out.print(f"applied {len(report.applied)} migrations: {', '.join(report.applied)}")
     if report.cities_upserted or report.cities_retracted:
-        out.print(f"dim_city: {report.cities_upserted} aliases written, {report.cities_retracted} removed")
+        out.print(
+            f"dim_city: {report.cities_upserted} aliases written, {report.cities_retracted} removed"
+        )
     if not report.changed:
         out.print(f"up to date ({wh.display})")
 
@@ -95,7 +99,9 @@ def run(
     since: DateOpt = None,
     to: DateOpt = None,
     days: Annotated[int | None, typer.Option(help="the last N days", show_default=False)] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="read and transform, write nothing")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="read and transform, write nothing")
+    ] = False,
 ) -> None:
     """One load of SOURCE, inline; prints a JSON summary; exit 1 on failure."""
     try:
@@ -119,7 +125,8 @@ def backfill(
 ) -> None:
     """SOURCE over a long range in day chunks, with a progress bar; resumable."""
     first, last = _date(since, "--since"), _date(to, "--to")
-    assert first is not None and last is not None
+    if first is None or last is None:
+        raise _fail("--since and --to are required")
     if first > last:
         raise _fail(f"--since {first} is after --to {last}")
     try:
@@ -131,7 +138,10 @@ def backfill(
     done = set() if restart else _succeeded_windows(wh, source)
     failed: list[RunSummary] = []
     with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
         console=err,
     ) as progress:
         task = progress.add_task(f"{source} {first}…{last}", total=len(windows))
@@ -139,13 +149,21 @@ def backfill(
             if (a, b) in done:
                 progress.advance(task)
                 continue
-            summary = execute(manifest, RunRequest(since=a, to=b), wh=wh, core=core, trigger="backfill")
+            summary = execute(
+                manifest, RunRequest(since=a, to=b), wh=wh, core=core, trigger="backfill"
+            )
             if not summary.ok:
                 failed.append(summary)
                 progress.console.print(f"[red]{a}…{b}: {summary.message}[/red]", highlight=False)
             progress.advance(task)
-    _print_json({"source": source, "chunks": len(windows), "failed": len(failed),
-                 "skipped": len([w for w in windows if w in done])})
+    _print_json(
+        {
+            "source": source,
+            "chunks": len(windows),
+            "failed": len(failed),
+            "skipped": len([w for w in windows if w in done]),
+        }
+    )
     if failed:
         raise typer.Exit(1)
 
@@ -183,7 +201,11 @@ def check(
         for col in ("check", "severity", "result", "detail"):
             table.add_column(col)
         for r in results:
-            mark = "[green]ok[/green]" if r.ok else ("[red]FAIL[/red]" if r.severity == "error" else "[yellow]warn[/yellow]")
+            mark = (
+                "[green]ok[/green]"
+                if r.ok
+                else ("[red]FAIL[/red]" if r.severity == "error" else "[yellow]warn[/yellow]")
+            )
             table.add_row(r.name, r.severity, mark, r.message)
         out.print(table)
     if any(r.fails_command for r in results):
@@ -204,7 +226,17 @@ def status(
         _print_json([r.__dict__ for r in rows])
         return
     table = Table(title=f"zakaz status — {wh.display}")
-    for col in ("source", "last run", "started", "rows", "last success", "data up to", "behind", "queue", "error"):
+    table.add_column("source", no_wrap=True, min_width=15)
+    for col in (
+        "last run",
+        "started",
+        "rows",
+        "last success",
+        "data up to",
+        "behind",
+        "queue",
+        "error",
+    ):
         table.add_column(col)
     colours = {"success": "green", "error": "red", "running": "cyan", "dry_run": "blue"}
     for r in rows:
@@ -212,8 +244,15 @@ def status(
         state = f"[{colours.get(r.last_status or '', 'white')}]{r.last_status or '—'}[/]"
         queue = "redis down" if r.queued is None else f"{r.queued}{' 🔒' if r.locked else ''}"
         table.add_row(
-            name, state, _fmt(r.last_started_at), _fmt(r.last_rows), _fmt(r.last_success_at),
-            _fmt(r.last_data_date), _fmt(r.days_behind), queue, (r.last_error or "")[:60],
+            name,
+            state,
+            _fmt(r.last_started_at),
+            _fmt(r.last_rows),
+            _fmt(r.last_success_at),
+            _fmt(r.last_data_date),
+            _fmt(r.days_behind),
+            queue,
+            (r.last_error or "")[:60],
         )
     out.print(table)
 
@@ -222,7 +261,7 @@ def _fmt(value: Any) -> str:
     if value is None:
         return "—"
     if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M")
+        return to_msk(value).strftime("%Y-%m-%d %H:%M")
     return str(value)
 
 

@@ -124,7 +124,8 @@ class Warehouse:
                 code = getattr(exc, "code", None)
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 raise LoadError(
-                    f"ClickHouse failed on {what.split(chr(10))[0][:120]}: {first[:500]}", code=code
+                    f"ClickHouse failed on {what.split(chr(10), maxsplit=1)[0][:120]}: {first[:500]}",
+                    code=code,
                 ) from exc
 
 
@@ -159,6 +160,9 @@ def _connect(dsn: str, database: str, embedded: bool) -> Client:
     if embedded:
         path = embedded_path(dsn)
         path.mkdir(parents=True, exist_ok=True)
+        holder = _live_owner(path)
+        if holder:
+            raise _busy(path, holder)
         try:
             bootstrap = clickhouse_connect.get_client(dsn=dsn)
         except ClickHouseError as exc:
@@ -190,15 +194,34 @@ def _connect(dsn: str, database: str, embedded: bool) -> Client:
 
 def _busy_or_load_error(path: Path, exc: ClickHouseError) -> LoadError:
     text = str(exc)
-    if "Cannot lock file" in text or "Another server instance" in text:
-        holder = _read_owner(path)
-        who = f"pid {holder.get('pid')} ({holder.get('command', '?')})" if holder else "another process"
-        return WarehouseBusy(
-            f"the embedded warehouse {path} is in use by {who}. One process owns an embedded "
-            "warehouse: stop that process, use another ZAKAZ_DATA_DIR, or run a ClickHouse "
-            "server (CH_DSN) for several services at once"
-        )
+    holder = _live_owner(path)
+    if holder or "Cannot lock file" in text or "Another server instance" in text:
+        return _busy(path, holder)
     return LoadError(f"cannot open the embedded warehouse {path}: {text.splitlines()[0][:300]}")
+
+
+def _busy(path: Path, holder: dict[str, Any]) -> WarehouseBusy:
+    who = f"pid {holder.get('pid')} ({holder.get('command', '?')})" if holder else "another process"
+    return WarehouseBusy(
+        f"the embedded warehouse {path} is in use by {who}. One process owns an embedded "
+        "warehouse: stop that process, use another ZAKAZ_DATA_DIR, or run a ClickHouse "
+        "server (CH_DSN) for several services at once"
+    )
+
+
+def _live_owner(path: Path) -> dict[str, Any]:
+    """The recorded owner of an embedded warehouse if it is another process still alive."""
+    holder = _read_owner(path)
+    pid = holder.get("pid")
+    if not isinstance(pid, int) or pid == os.getpid():
+        return {}
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return {}
+    except PermissionError:
+        return holder
+    return holder
 
 
 def _read_owner(path: Path) -> dict[str, Any]:

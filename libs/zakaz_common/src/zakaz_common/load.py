@@ -226,9 +226,7 @@ def record_rejects(wh: Warehouse, run_id: str, source: str, rejects: Sequence[Re
     if not rejects:
         return 0
     now = int(time.time())
-    rows = [
-        (now, run_id, source, r.entity, _raw_text(r.raw), r.reason[:1000]) for r in rejects
-    ]
+    rows = [(now, run_id, source, r.entity, _raw_text(r.raw), r.reason[:1000]) for r in rejects]
     return wh.insert("rejects", rows, ["loaded_at", "run_id", "source", "entity", "raw", "reason"])
 
 

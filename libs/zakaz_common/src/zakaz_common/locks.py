@@ -9,7 +9,7 @@ from __future__ import annotations
 import fcntl
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import redis
@@ -69,11 +69,11 @@ def source_lock(
             try:
                 yield "redis"
             finally:
-                try:
+                # Expired or Redis restarted: the TTL clears it; there is nothing to undo.
+                with suppress(
+                    LockError, LockNotOwnedError, RedisConnectionError, RedisTimeoutError
+                ):
                     lock.release()
-                except (LockError, LockNotOwnedError, RedisConnectionError, RedisTimeoutError):
-                    # Expired or Redis restarted: the TTL will clear it; nothing to undo.
-                    pass
             return
     with file_lock(source, data_dir):
         yield "file"

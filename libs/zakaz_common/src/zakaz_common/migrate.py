@@ -81,7 +81,9 @@ def migrations_dir() -> Path:
         candidate = parent / "infra" / "clickhouse" / "migrations"
         if candidate.is_dir():
             return candidate
-    raise ConfigError("migrations not found: set ZAKAZ_MIGRATIONS_DIR to infra/clickhouse/migrations")
+    raise ConfigError(
+        "migrations not found: set ZAKAZ_MIGRATIONS_DIR to infra/clickhouse/migrations"
+    )
 
 
 def load_migrations(directory: Path | None = None) -> list[Migration]:
@@ -102,7 +104,9 @@ def load_migrations(directory: Path | None = None) -> list[Migration]:
 def applied(wh: Warehouse) -> dict[int, str]:
     """Version → checksum of the migrations already applied to this warehouse."""
     wh.command(_LEDGER_DDL)
-    rows = wh.rows("SELECT version, argMax(checksum, applied_at) FROM schema_migrations GROUP BY version")
+    rows = wh.rows(
+        "SELECT version, argMax(checksum, applied_at) FROM schema_migrations GROUP BY version"
+    )
     return {int(v): str(c) for v, c in rows}
 
 
@@ -130,7 +134,9 @@ def migrate(wh: Warehouse, migrations: list[Migration] | None = None) -> Migrati
             try:
                 wh.command(statement)
             except LoadError as exc:
-                raise LoadError(f"migration {m.version:04d}_{m.name} failed: {exc}", code=exc.code) from exc
+                raise LoadError(
+                    f"migration {m.version:04d}_{m.name} failed: {exc}", code=exc.code
+                ) from exc
         wh.insert(
             "schema_migrations",
             [(m.version, m.name, m.checksum, int(time.time()))],

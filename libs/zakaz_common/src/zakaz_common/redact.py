@@ -23,7 +23,10 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"), "<email>"),
     # masked or full card numbers: 220220******6407, 4276 0000 0000 1234
     (re.compile(r"\b\d{4,6}[\d*]{2,8}\d{4}\b"), "<card>"),
-    (re.compile(r"(?<![\w.])\+?[78][\s(-]*\d{3}[\s)-]*\d{3}[\s-]*\d{2}[\s-]*\d{2}(?!\d)"), "<phone>"),
+    (
+        re.compile(r"(?<![\w.])\+?[78][\s(-]*\d{3}[\s)-]*\d{3}[\s-]*\d{2}[\s-]*\d{2}(?!\d)"),
+        "<phone>",
+    ),
 )
 
 
@@ -54,7 +57,9 @@ def configure_logging(level: str = "INFO") -> None:
     """Log to stderr with every record scrubbed; safe to call more than once."""
     root = logging.getLogger()
     root.setLevel(level)
-    if not any(isinstance(h, logging.StreamHandler) and getattr(h, "_zakaz", False) for h in root.handlers):
+    if not any(
+        isinstance(h, logging.StreamHandler) and getattr(h, "_zakaz", False) for h in root.handlers
+    ):
         handler = logging.StreamHandler()
         handler._zakaz = True  # type: ignore[attr-defined]
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))

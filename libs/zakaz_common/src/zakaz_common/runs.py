@@ -38,8 +38,18 @@ FINAL_STATUSES = frozenset({"success", "error", "dry_run"})
 RUN_FAILED = "run_failed"
 
 _RUN_COLUMNS = [
-    "run_id", "job", "status", "started_at", "finished_at", "rows_processed", "rows_rejected",
-    "message", "metrics", "params", "trigger", "_ver",
+    "run_id",
+    "job",
+    "status",
+    "started_at",
+    "finished_at",
+    "rows_processed",
+    "rows_rejected",
+    "message",
+    "metrics",
+    "params",
+    "trigger",
+    "_ver",
 ]
 
 
@@ -191,10 +201,18 @@ def record_run(
 ) -> None:
     """Write (or rewrite) a run's row in `meta_job_runs`."""
     row = (
-        run_id, job, status, int(started_at), int(finished_at) if finished_at is not None else None,
-        rows_processed, rows_rejected, scrub(message)[:2000],
+        run_id,
+        job,
+        status,
+        int(started_at),
+        int(finished_at) if finished_at is not None else None,
+        rows_processed,
+        rows_rejected,
+        scrub(message)[:2000],
         json.dumps(dict(metrics or {}), ensure_ascii=False, default=str),
-        json.dumps(dict(params or {}), ensure_ascii=False), trigger, time.time_ns(),
+        json.dumps(dict(params or {}), ensure_ascii=False),
+        trigger,
+        time.time_ns(),
     )
     wh.insert("meta_job_runs", [row], _RUN_COLUMNS)
 
@@ -237,23 +255,40 @@ def execute(
     try:
         with source_lock(manifest.name, redis_url=core.redis_url, data_dir=core.data_dir) as where:
             record_run(
-                wh, run_id=run_id, job=manifest.name, status="running", started_at=started,
-                params=params, trigger=trigger,
+                wh,
+                run_id=run_id,
+                job=manifest.name,
+                status="running",
+                started_at=started,
+                params=params,
+                trigger=trigger,
             )
-            summary = _run_locked(manifest, request, wh=wh, core=core, run_id=run_id, started=started)
+            summary = _run_locked(
+                manifest, request, wh=wh, core=core, run_id=run_id, started=started
+            )
             summary.counts.setdefault("lock", where)
             status_metrics = {"duration_ms": summary.duration_ms, "lock": where, **summary.counts}
             record_run(
-                wh, run_id=run_id, job=manifest.name, status=summary.status, started_at=started,
-                finished_at=time.time(), rows_processed=summary.rows_processed,
-                rows_rejected=summary.rows_rejected, message=summary.message,
-                metrics=status_metrics, params=params, trigger=trigger,
+                wh,
+                run_id=run_id,
+                job=manifest.name,
+                status=summary.status,
+                started_at=started,
+                finished_at=time.time(),
+                rows_processed=summary.rows_processed,
+                rows_rejected=summary.rows_rejected,
+                message=summary.message,
+                metrics=status_metrics,
+                params=params,
+                trigger=trigger,
             )
     except LockBusy as exc:
         # The run never started: another one is doing the work, so nothing is recorded.
         return RunSummary(manifest.name, run_id, "error", message=str(exc), error=exc)
     if summary.status == "error":
-        raise_alert(wh, manifest.name, RUN_FAILED, "error", f"{manifest.name} run failed: {summary.message}")
+        raise_alert(
+            wh, manifest.name, RUN_FAILED, "error", f"{manifest.name} run failed: {summary.message}"
+        )
     elif summary.status == "success":
         resolve_alerts(wh, manifest.name, RUN_FAILED)
     return summary
@@ -269,8 +304,14 @@ def _run_locked(
     started: float,
 ) -> RunSummary:
     ctx = RunContext(
-        wh=wh, manifest=manifest, run_id=run_id, request=request, core=core,
-        loaded_at=int(started), today=today_msk(), log=logging.getLogger(f"zakaz.{manifest.name}"),
+        wh=wh,
+        manifest=manifest,
+        run_id=run_id,
+        request=request,
+        core=core,
+        loaded_at=int(started),
+        today=today_msk(),
+        log=logging.getLogger(f"zakaz.{manifest.name}"),
     )
     try:
         outcome = manifest.load_function()(ctx)
@@ -279,13 +320,23 @@ def _run_locked(
         message = scrub(message)
         log.error("run %s of %s failed: %s", run_id, manifest.name, message)
         return RunSummary(
-            manifest.name, run_id, "error", duration_ms=_ms_since(started), message=message, error=exc
+            manifest.name,
+            run_id,
+            "error",
+            duration_ms=_ms_since(started),
+            message=message,
+            error=exc,
         )
     status: Status = "dry_run" if request.dry_run else "success"
     return RunSummary(
-        manifest.name, run_id, status,
-        rows_processed=outcome.rows_processed, rows_rejected=outcome.rows_rejected,
-        duration_ms=_ms_since(started), message=scrub(outcome.message), counts=dict(outcome.counts),
+        manifest.name,
+        run_id,
+        status,
+        rows_processed=outcome.rows_processed,
+        rows_rejected=outcome.rows_rejected,
+        duration_ms=_ms_since(started),
+        message=scrub(outcome.message),
+        counts=dict(outcome.counts),
     )
 
 

@@ -39,8 +39,9 @@ def source_statuses(
     last: dict[str, dict[str, Any]] = {
         r["job"]: r
         for r in wh.dicts(
-            "SELECT job, argMax(status, tuple(started_at, _ver)) AS status, max(started_at) AS started_at, "
-            "argMax(rows_processed, tuple(started_at, _ver)) AS rows FROM meta_job_runs FINAL GROUP BY job"
+            "SELECT job, argMax(status, tuple(started_at, _ver)) AS last_status, "
+            "max(started_at) AS last_started, argMax(rows_processed, tuple(started_at, _ver)) AS rows "
+            "FROM meta_job_runs FINAL GROUP BY job"
         )
     }
     client = redis_client(redis_url, timeout=0.5)
@@ -52,15 +53,21 @@ def source_statuses(
         queued = locked = None
         if up:
             # RQ keeps a queue's job ids in the list rq:queue:<name>.
-            queued = int(client.llen(f"rq:queue:{name}"))  # type: ignore[arg-type]
+            queued = int(client.llen(f"rq:queue:{name}"))
             locked = bool(client.exists(lock_key(name)))
         result.append(
             SourceStatus(
-                source=name, installed=name in installed, last_status=run.get("status"),
-                last_started_at=run.get("started_at"), last_rows=run.get("rows"),
-                last_success_at=f.get("last_success_at"), last_data_date=f.get("last_data_date"),
-                days_behind=f.get("days_behind"), last_error=f.get("last_error") or None,
-                queued=queued, locked=locked,
+                source=name,
+                installed=name in installed,
+                last_status=run.get("last_status"),
+                last_started_at=run.get("last_started"),
+                last_rows=run.get("rows"),
+                last_success_at=f.get("last_success_at"),
+                last_data_date=f.get("last_data_date"),
+                days_behind=f.get("days_behind"),
+                last_error=f.get("last_error") or None,
+                queued=queued,
+                locked=locked,
             )
         )
     return result

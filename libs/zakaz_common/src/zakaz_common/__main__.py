@@ -1,0 +1,5 @@
+"""`python -m zakaz_common` is the `zakaz` command."""
+
+from zakaz_common.cli import main
+
+main()

@@ -1,0 +1,141 @@
+"""Pytest fixtures for zakaz and its sources (a pytest plugin: `pytest_plugins = ["zakaz_common.testing"]`).
+
+- `wh`: a fresh, migrated database in the session's embedded warehouse (one chDB engine per
+  process; each test gets its own database, so tests never see each other's rows).
+- `redis_url`: a real `redis-server` on loopback, flushed per test. A missing `redis-server`
+  fails the session with what to install: tests never skip for a missing server.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from zakaz_common.clickhouse import Warehouse, open_warehouse
+from zakaz_common.migrate import migrate
+from zakaz_common.settings import CoreSettings, WarehouseSettings
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Point every setting at scratch places; nothing leaks in from the developer's shell."""
+    data_dir = tmp_path_factory.mktemp("zakaz-data")
+    saved = dict(os.environ)
+    for name in list(os.environ):
+        if name.startswith(
+            ("CH_", "ZAKAZ_", "QTICKETS_", "VK_", "DIRECT_", "GMAIL_", "SHEET", "SMTP_")
+        ):
+            del os.environ[name]
+    os.environ["ZAKAZ_DATA_DIR"] = str(data_dir)
+    # Nothing listens here: code that needs Redis in a test asks for the redis_url fixture.
+    os.environ["REDIS_URL"] = "redis://127.0.0.1:9/0"
+    yield data_dir
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+@pytest.fixture
+def core() -> CoreSettings:
+    """Core settings as the environment says now."""
+    return CoreSettings()
+
+
+@pytest.fixture
+def wh() -> Iterator[Warehouse]:
+    """A fresh, migrated database of its own in the session's embedded warehouse."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    warehouse = open_warehouse(WarehouseSettings(), CoreSettings(), database=name)
+    migrate(warehouse)
+    yield warehouse
+    warehouse.command(f"DROP DATABASE IF EXISTS `{name}`")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class RedisServer:
+    """A `redis-server` process on loopback that a test may stop and start again."""
+
+    def __init__(self, workdir: Path) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.fail(
+                "redis-server is not installed; `make test` installs it (apt-get install "
+                "redis-server), or install it yourself",
+                pytrace=False,
+            )
+        self.binary = binary
+        self.port = _free_port()
+        self.workdir = workdir
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """The server's URL (database 0)."""
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        """Start the server and wait until it answers."""
+        self.proc = subprocess.Popen(
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start within 10 s")
+
+    def stop(self) -> None:
+        """Stop the server (as a crash or a restart would)."""
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One real redis-server for the session."""
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The session's Redis, running and empty, set as REDIS_URL."""
+    if redis_server.proc is None:
+        redis_server.start()
+    redis.Redis.from_url(redis_server.url).flushall()
+    monkeypatch.setenv("REDIS_URL", redis_server.url)
+    return redis_server.url
