@@ -28,8 +28,8 @@ redis:
 		fi; }
 
 lint: install
-	$(RUN) ruff check libs services conftest.py
-	$(RUN) ruff format --check libs services conftest.py
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
 
 typecheck: install
 	$(RUN) mypy --strict libs/zakaz_common/src
