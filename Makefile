@@ -15,7 +15,9 @@ help:
 
 install:
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || \
-		{ echo "installing uv with pip"; $(PYTHON) -m pip install --quiet --disable-pip-version-check uv; }
+		{ echo "installing uv with pip"; \
+		  $(PYTHON) -m pip install --quiet --disable-pip-version-check uv 2>/dev/null || \
+		  $(PYTHON) -m pip install --quiet --disable-pip-version-check --user --break-system-packages uv; }
 	$(UV) sync --frozen --all-packages
 
 redis:

@@ -12,19 +12,11 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from zakaz_common.errors import AuthError, BadValue
-from zakaz_common.load import FactSpec, Reject, Scope
+from zakaz_common.facts import SALES
+from zakaz_common.load import Reject, Scope
 from zakaz_common.manifest import SourceManifest
 from zakaz_common.normalize import parse_decimal
 from zakaz_common.runs import LoadOutcome, RunContext
-
-SALES = FactSpec(
-    "fact_qtickets_sales_daily",
-    "stg_qtickets_sales",
-    ("source", "sale_date", "event_id"),
-    summed=("tickets_sold", "revenue"),
-    latest=("event_name", "city"),
-    date_column="sale_date",
-)
 
 MANIFEST = SourceManifest(
     name="sample",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import time
 from datetime import date, timedelta
@@ -10,174 +9,14 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from factrows import direct_row, event, load, sale, vk_row
 from zakaz_common.clickhouse import Warehouse
-from zakaz_common.load import FactSpec, PublishResult, Scope, publish, stage
+from zakaz_common.facts import DIRECT, EVENTS, INVENTORY, SALES, VK_ADS
+from zakaz_common.load import PublishResult, Scope
 from zakaz_common.runs import record_run
 from zakaz_common.timeutil import today_msk
 
-SALES = FactSpec(
-    "fact_qtickets_sales_daily",
-    "stg_qtickets_sales",
-    ("source", "sale_date", "event_id"),
-    summed=("tickets_sold", "revenue"),
-    latest=("event_name", "city"),
-    date_column="sale_date",
-)
-EVENTS = FactSpec(
-    "dim_events_src",
-    "stg_events",
-    ("source", "event_id"),
-    latest=("event_name", "event_date", "city"),
-)
-INVENTORY = FactSpec(
-    "fact_qtickets_inventory_latest",
-    "stg_qtickets_inventory",
-    ("source", "event_id"),
-    latest=("event_name", "event_date", "city", "tickets_total", "tickets_left", "updated_at"),
-)
-VK = FactSpec(
-    "fact_vk_ads_daily",
-    "stg_vk_ads_daily",
-    ("account", "stat_date", "banner_id"),
-    summed=("impressions", "clicks", "spend"),
-    latest=(
-        "ad_plan_id",
-        "ad_plan_name",
-        "ad_group_id",
-        "ad_group_name",
-        "utm_source",
-        "utm_medium",
-        "utm_campaign",
-        "utm_content",
-        "utm_term",
-        "city",
-        "event_date",
-    ),
-    date_column="stat_date",
-)
-DIRECT = FactSpec(
-    "fact_direct_daily",
-    "stg_direct_daily",
-    ("account", "stat_date", "campaign_id", "ad_group_id", "ad_id"),
-    summed=("impressions", "clicks", "spend"),
-    latest=(
-        "campaign_name",
-        "include_vat",
-        "utm_source",
-        "utm_medium",
-        "utm_campaign",
-        "utm_content",
-        "utm_term",
-        "city",
-        "event_date",
-    ),
-    date_column="stat_date",
-)
-
-_runs = itertools.count()
-
-
-def load(wh: Warehouse, spec: FactSpec, rows: list[dict[str, Any]], scope: Scope) -> PublishResult:
-    run_id = f"run{next(_runs)}"
-    stage(wh, spec, run_id, rows, int(time.time()))
-    return publish(wh, spec, run_id, scope)
-
-
-def sale(
-    day: date,
-    event_id: str,
-    sold: int,
-    revenue: str,
-    source: str = "qtickets_sheets",
-    city: str = "москва",
-    name: str = "",
-) -> dict[str, Any]:
-    return {
-        "source": source,
-        "sale_date": day,
-        "event_id": event_id,
-        "tickets_sold": sold,
-        "revenue": Decimal(revenue),
-        "event_name": name or f"Шоу {event_id}",
-        "city": city,
-    }
-
-
-def event(
-    event_id: str, when: date | None, city: str, source: str = "qtickets_sheets", name: str = ""
-) -> dict[str, Any]:
-    return {
-        "source": source,
-        "event_id": event_id,
-        "event_name": name or f"Концерт {event_id}",
-        "event_date": when,
-        "city": city,
-    }
-
-
-def vk_row(
-    day: date,
-    banner: str,
-    spend: str,
-    city: str,
-    when: date | None,
-    *,
-    plan: str = "p1",
-    impressions: int = 1000,
-    clicks: int = 10,
-) -> dict[str, Any]:
-    return {
-        "account": "main",
-        "stat_date": day,
-        "banner_id": banner,
-        "impressions": impressions,
-        "clicks": clicks,
-        "spend": Decimal(spend),
-        "ad_plan_id": plan,
-        "ad_plan_name": f"План {plan}",
-        "ad_group_id": "g1",
-        "ad_group_name": "Группа",
-        "utm_source": "vk",
-        "utm_medium": "cpc",
-        "utm_campaign": "",
-        "utm_content": "",
-        "utm_term": "",
-        "city": city,
-        "event_date": when,
-    }
-
-
-def direct_row(
-    day: date,
-    ad: str,
-    spend: str,
-    city: str,
-    when: date | None,
-    *,
-    campaign: str = "c1",
-    impressions: int = 1000,
-    clicks: int = 10,
-) -> dict[str, Any]:
-    return {
-        "account": "client",
-        "stat_date": day,
-        "campaign_id": campaign,
-        "ad_group_id": "g1",
-        "ad_id": ad,
-        "impressions": impressions,
-        "clicks": clicks,
-        "spend": Decimal(spend),
-        "campaign_name": f"Кампания {campaign}",
-        "include_vat": True,
-        "utm_source": "yandex",
-        "utm_medium": "cpc",
-        "utm_campaign": "",
-        "utm_content": "",
-        "utm_term": "",
-        "city": city,
-        "event_date": when,
-    }
-
+VK = VK_ADS
 
 SHEETS = Scope(equals={"source": ["qtickets_sheets"]})
 API = Scope(equals={"source": ["qtickets_api"]})
