@@ -1,0 +1,202 @@
+"""Queued runs: enqueueing a source's run on its RQ queue, and the RQ job that performs it.
+
+One queue per source (queue name = source name). A run is enqueued at most once at a time:
+a per-source *pending* key in Redis (SET NX) is taken when a run is queued and released when
+it ends, so two triggers (API, scheduler, a second scheduler) can never queue two runs. The run
+id is the RQ job id, and the run is recorded in `meta_job_runs` from `queued` on.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import suppress
+from typing import Any
+
+import redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from rq import Queue, Retry, get_current_job
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
+
+from zakaz_common.clickhouse import Warehouse, open_warehouse
+from zakaz_common.errors import LockBusy, ZakazError
+from zakaz_common.locks import KEY_PREFIX
+from zakaz_common.manifest import SourceManifest, get_manifest
+from zakaz_common.migrate import migrate, pending
+from zakaz_common.runs import RunRequest, execute, new_run_id, record_run
+from zakaz_common.settings import CoreSettings, WarehouseSettings, load_settings
+
+#: Import path of the job function, as RQ stores it.
+RUN_JOB = "zakaz_common.jobs.run_job"
+
+#: Waits (seconds) before RQ retries a run that failed transiently: 1, 5, then 15 minutes.
+RETRY_INTERVALS = (60, 300, 900)
+
+#: How long finished job results stay in Redis.
+RESULT_TTL_SECONDS = 86_400
+
+#: How long failed jobs stay in the failed registry for the operator to inspect.
+FAILURE_TTL_SECONDS = 7 * 86_400
+
+_DONE = {JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED}
+
+
+class RunConflict(ZakazError):
+    """A run of this source is already queued or running."""
+
+    def __init__(self, message: str, run_id: str) -> None:
+        super().__init__(message)
+        #: The run that is in the way.
+        self.run_id = run_id
+
+
+class QueueUnavailable(ZakazError):
+    """Redis cannot be reached, so nothing can be queued."""
+
+    transient = True
+
+
+def pending_key(source: str) -> str:
+    """The Redis key holding the id of a source's queued or running run."""
+    return f"{KEY_PREFIX}pending:{source}"
+
+
+def queue_for(conn: redis.Redis, source: str) -> Queue:
+    """The RQ queue of a source."""
+    return Queue(source, connection=conn)
+
+
+def pending_run(conn: redis.Redis, source: str) -> str | None:
+    """The id of the source's queued or running run, clearing a stale marker."""
+    raw = conn.get(pending_key(source))
+    if raw is None:
+        return None
+    run_id = raw.decode() if isinstance(raw, bytes) else str(raw)
+    try:
+        status = Job.fetch(run_id, connection=conn).get_status(refresh=True)
+    except NoSuchJobError:
+        status = None
+    if status is None or status in _DONE:
+        # The job ended without releasing (a killed work horse): the marker is stale.
+        _release(conn, source, run_id)
+        return None
+    return run_id
+
+
+def enqueue_run(
+    conn: redis.Redis,
+    manifest: SourceManifest,
+    request: RunRequest,
+    *,
+    wh: Warehouse,
+    trigger: str,
+    run_id: str | None = None,
+) -> str:
+    """Queue one run of a source; raises RunConflict or QueueUnavailable."""
+    run_id = run_id or new_run_id()
+    ttl = int(
+        manifest.job_timeout.total_seconds() * (len(RETRY_INTERVALS) + 1) + sum(RETRY_INTERVALS)
+    )
+    try:
+        if not conn.set(pending_key(manifest.name), run_id, nx=True, ex=ttl):
+            holder = pending_run(conn, manifest.name)
+            if holder is not None or not conn.set(
+                pending_key(manifest.name), run_id, nx=True, ex=ttl
+            ):
+                holder = holder or "another run"
+                raise RunConflict(
+                    f"a run of {manifest.name} is already queued or running ({holder})", holder
+                )
+    except (RedisConnectionError, RedisTimeoutError) as exc:
+        raise QueueUnavailable(f"Redis is not reachable, so no run can be queued: {exc}") from exc
+    params = request.as_params()
+    record_run(
+        wh,
+        run_id=run_id,
+        job=manifest.name,
+        status="queued",
+        started_at=time.time(),
+        params=params,
+        trigger=trigger,
+    )
+    try:
+        queue_for(conn, manifest.name).enqueue(
+            RUN_JOB,
+            manifest.name,
+            run_id,
+            params,
+            trigger,
+            job_id=run_id,
+            job_timeout=int(manifest.job_timeout.total_seconds()),
+            retry=Retry(max=len(RETRY_INTERVALS), interval=list(RETRY_INTERVALS)),
+            result_ttl=RESULT_TTL_SECONDS,
+            failure_ttl=FAILURE_TTL_SECONDS,
+            description=f"{manifest.name} run ({trigger})",
+        )
+    except (RedisConnectionError, RedisTimeoutError) as exc:
+        record_run(
+            wh,
+            run_id=run_id,
+            job=manifest.name,
+            status="error",
+            started_at=time.time(),
+            finished_at=time.time(),
+            message=f"could not be queued: Redis went away ({exc})",
+            params=params,
+            trigger=trigger,
+        )
+        raise QueueUnavailable(f"Redis is not reachable, so no run can be queued: {exc}") from exc
+    return run_id
+
+
+def run_job(source: str, run_id: str, params: dict[str, Any], trigger: str) -> dict[str, Any]:
+    """The RQ job: one recorded run of a source.
+
+    A transient failure is raised while RQ has retries left, so RQ retries it later; any other
+    outcome returns the run's summary (a permanent failure is recorded, alerted, not retried).
+    """
+    manifest = get_manifest(source)
+    core = load_settings(CoreSettings, source)
+    wh = open_warehouse(load_settings(WarehouseSettings, source), core)
+    if pending(wh):
+        migrate(wh)
+    request = RunRequest.from_params(params)
+    summary = execute(manifest, request, wh=wh, core=core, run_id=run_id, trigger=trigger)
+    if isinstance(summary.error, LockBusy):
+        # Another process (a CLI run) holds the lock: this queued run did not happen; say so.
+        record_run(
+            wh,
+            run_id=run_id,
+            job=source,
+            status="error",
+            started_at=time.time(),
+            finished_at=time.time(),
+            message=summary.message,
+            params=params,
+            trigger=trigger,
+        )
+    job = get_current_job()
+    error = summary.error
+    if (
+        error is not None
+        and getattr(error, "transient", False)
+        and job is not None
+        and (job.retries_left or 0) > 0
+    ):
+        raise error
+    if job is not None:
+        _release(job.connection, source, run_id)
+    return summary.to_dict()
+
+
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+
+def _release(conn: redis.Redis, source: str, run_id: str) -> None:
+    """Drop the pending marker if it still names this run (compare-and-delete)."""
+    with suppress(RedisConnectionError, RedisTimeoutError):  # else the marker expires (TTL)
+        conn.eval(_RELEASE, 1, pending_key(source), run_id)

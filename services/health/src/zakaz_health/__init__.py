@@ -1,0 +1,1 @@
+"""The zakaz health service: status, freshness, alerts and metrics of every source."""
