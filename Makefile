@@ -6,7 +6,7 @@ PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 RUN := $(UV) run --frozen
 
-.PHONY: help install redis lint typecheck test test-fast demo bench clean
+.PHONY: help install system-deps lint typecheck test test-fast demo bench clean
 
 help:
 	@echo "make demo   - install, start the sandbox upstreams, load every source, print the summary"
@@ -20,23 +20,28 @@ install:
 		  $(PYTHON) -m pip install --quiet --disable-pip-version-check --user --break-system-packages uv; }
 	$(UV) sync --frozen --all-packages
 
-redis:
-	@command -v redis-server >/dev/null 2>&1 || { \
+# System tools the tests drive for real: redis-server, headless Chromium (status page), promtool.
+SYSTEM_TOOLS := redis-server:redis-server chromium:chromium promtool:prometheus
+
+system-deps:
+	@missing=""; for pair in $(SYSTEM_TOOLS); do \
+		command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \
+	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
-			echo "installing redis-server with apt-get"; \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
+			echo "installing with apt-get:$$missing"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 		else \
-			echo "redis-server is missing: install it (Debian/Ubuntu: sudo apt-get install redis-server)"; exit 1; \
-		fi; }
+			echo "missing system packages:$$missing (Debian/Ubuntu: sudo apt-get install$$missing)"; exit 1; \
+		fi; fi
 
 lint: install
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 
 typecheck: install
-	$(RUN) mypy --strict libs/zakaz_common/src
+	$(RUN) mypy --strict libs/zakaz_common/src services/health/src
 
-test: install redis lint typecheck
+test: install system-deps lint typecheck
 	$(RUN) pytest
 
 test-fast: install

@@ -10,14 +10,18 @@ from typing import Any
 
 from zakaz_common.clickhouse import Warehouse
 from zakaz_common.load import FactSpec, PublishResult, Scope, publish, stage
+from zakaz_common.marts import refresh_marts
 
 _runs = itertools.count()
 
 
 def load(wh: Warehouse, spec: FactSpec, rows: list[dict[str, Any]], scope: Scope) -> PublishResult:
+    """Stage and publish rows as a run does, then refresh the marts as `execute` does after a run."""
     run_id = f"run{next(_runs)}"
     stage(wh, spec, run_id, rows, int(time.time()))
-    return publish(wh, spec, run_id, scope)
+    result = publish(wh, spec, run_id, scope)
+    refresh_marts(wh)
+    return result
 
 
 def sale(

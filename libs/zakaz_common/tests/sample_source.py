@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from datetime import date, timedelta
 from decimal import Decimal
 
-from zakaz_common.errors import AuthError, BadValue
+from zakaz_common.errors import AuthError, BadValue, TransientError
 from zakaz_common.facts import SALES
 from zakaz_common.load import Reject, Scope
 from zakaz_common.manifest import SourceManifest
@@ -30,9 +31,18 @@ MANIFEST = SourceManifest(
 
 
 def load(ctx: RunContext) -> LoadOutcome:
-    """Load `SAMPLE_ROWS` (JSON [date, event_id, tickets, revenue] lists) as gmail sales."""
+    """Load `SAMPLE_ROWS` (JSON [date, event_id, tickets, revenue] lists) as gmail sales.
+
+    `SAMPLE_FAIL=auth` or `transient` makes it fail that way; `SAMPLE_SLEEP=N` makes it take
+    N seconds first (in short sleeps, so a stop request raised inside it lands promptly).
+    """
+    deadline = time.monotonic() + float(os.environ.get("SAMPLE_SLEEP", "0"))
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
     if os.environ.get("SAMPLE_FAIL") == "auth":
         raise AuthError("sample upstream answered 401: set SAMPLE_TOKEN (token=abc123secret)")
+    if os.environ.get("SAMPLE_FAIL") == "transient":
+        raise TransientError("sample upstream answered 503: try again later")
     raw = json.loads(os.environ.get("SAMPLE_ROWS", "[]"))
     window = ctx.request.window(ctx.today, None)
     rows, rejects = [], []

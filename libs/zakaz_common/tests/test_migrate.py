@@ -23,27 +23,19 @@ CONTRACT_TABLES = {
     "fact_vk_ads_daily",
     "fact_direct_daily",
 }
+SALES_COLUMNS = [
+    "sale_date",
+    "event_id",
+    "event_name",
+    "event_date",
+    "city",
+    "tickets_sold",
+    "revenue",
+    "source",
+]
 CONTRACT_VIEWS = {
-    "v_sales_latest": [
-        "sale_date",
-        "event_id",
-        "event_name",
-        "event_date",
-        "city",
-        "tickets_sold",
-        "revenue",
-        "source",
-    ],
-    "v_sales_14d": [
-        "sale_date",
-        "event_id",
-        "event_name",
-        "event_date",
-        "city",
-        "tickets_sold",
-        "revenue",
-        "source",
-    ],
+    "v_sales_latest": SALES_COLUMNS,
+    "v_sales_14d": SALES_COLUMNS,
     "v_marketing_daily": [
         "stat_date",
         "platform",
@@ -140,7 +132,7 @@ def test_facts_are_replacing_merge_trees_with_version_and_deleted_flag(wh: Wareh
         "SELECT name, engine_full FROM system.tables WHERE database = {db:String} AND name LIKE 'fact_%'",
         {"db": wh.database},
     )
-    assert len(rows) == 4
+    assert {name for name, _ in rows} >= {t for t in CONTRACT_TABLES if t.startswith("fact_")}
     for name, engine in rows:
         assert engine.startswith("ReplacingMergeTree(_ver, _deleted)"), name
 
@@ -211,7 +203,7 @@ def test_zakaz_migrate_twice_on_an_empty_data_dir(tmp_path: Path) -> None:
     second = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120, check=False)
 
     assert first.returncode == 0, first.stderr
-    assert "applied 4 migrations" in first.stdout
+    assert f"applied {len(load_migrations())} migrations" in first.stdout
     assert second.returncode == 0, second.stderr
     assert "up to date" in second.stdout
     assert (tmp_path / "data" / "warehouse").is_dir()

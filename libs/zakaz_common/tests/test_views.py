@@ -525,3 +525,17 @@ def test_a_run_row_rewritten_through_its_statuses_is_one_run(wh: Warehouse) -> N
 
     assert [r["status"] for r in rows] == ["success"]
     assert json.loads(rows[0]["metrics"])["duration_ms"] == 1000
+
+
+def test_romi_and_freshness_follow_the_newest_mart_generation_only(wh: Warehouse) -> None:
+    show = date(2025, 7, 1)
+    load(wh, EVENTS, [event("1", show, "москва")], SHEETS)
+    load(wh, SALES, [sale(D1, "1", 1, "100")], SHEETS)
+    load(wh, SALES, [sale(D1, "1", 2, "300")], SHEETS)
+
+    assert wh.rows("SELECT tickets_sold, revenue FROM v_romi_kpi") == [(2, Decimal("300.00"))]
+    assert wh.scalar("SELECT uniqExact(generation) FROM mart_romi_by_show") == 1
+    assert (
+        wh.scalar("SELECT last_data_date FROM v_data_freshness WHERE source = 'qtickets_sheets'")
+        == D1
+    )

@@ -4,12 +4,18 @@ One queue per source (queue name = source name). A run is enqueued at most once 
 a per-source *pending* key in Redis (SET NX) is taken when a run is queued and released when
 it ends, so two triggers (API, scheduler, a second scheduler) can never queue two runs. The run
 id is the RQ job id, and the run is recorded in `meta_job_runs` from `queued` on.
+
+The RQ job is saved (status `created`) before the marker names it, so a marker whose job is
+missing or finished is stale, never a trigger caught half-way. A transient failure is retried by
+RQ after `RETRY_INTERVALS` (the worker must run RQ's scheduler, which moves a retry whose wait
+is over back onto the queue); meanwhile the run shows as `queued` again.
 """
 
 from __future__ import annotations
 
 import time
 from contextlib import suppress
+from datetime import UTC, datetime
 from typing import Any
 
 import redis
@@ -38,6 +44,10 @@ RESULT_TTL_SECONDS = 86_400
 
 #: How long failed jobs stay in the failed registry for the operator to inspect.
 FAILURE_TTL_SECONDS = 7 * 86_400
+
+#: Longest a trigger takes from saving a run's job to queueing it (one warehouse insert); a job
+#: still `created` after this belongs to a trigger that died half-way, so its marker is stale.
+ENQUEUE_GRACE_SECONDS = 60
 
 _DONE = {JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED}
 
@@ -74,8 +84,15 @@ def pending_run(conn: redis.Redis, source: str) -> str | None:
         return None
     run_id = raw.decode() if isinstance(raw, bytes) else str(raw)
     try:
-        status = Job.fetch(run_id, connection=conn).get_status(refresh=True)
+        job: Job | None = Job.fetch(run_id, connection=conn)
     except NoSuchJobError:
+        job = None
+    status = job.get_status(refresh=False) if job is not None else None
+    if job is not None and status == JobStatus.CREATED:
+        age = (datetime.now(UTC) - job.created_at).total_seconds()
+        if age < ENQUEUE_GRACE_SECONDS:
+            return run_id  # a trigger is between saving the job and queueing it
+        job.delete()
         status = None
     if status is None or status in _DONE:
         # The job ended without releasing (a killed work horse): the marker is stale.
@@ -95,46 +112,41 @@ def enqueue_run(
 ) -> str:
     """Queue one run of a source; raises RunConflict or QueueUnavailable."""
     run_id = run_id or new_run_id()
-    ttl = int(
-        manifest.job_timeout.total_seconds() * (len(RETRY_INTERVALS) + 1) + sum(RETRY_INTERVALS)
+    params = request.as_params()
+    queue = queue_for(conn, manifest.name)
+    job = queue.create_job(
+        RUN_JOB,
+        args=(manifest.name, run_id, params, trigger),
+        job_id=run_id,
+        timeout=int(manifest.job_timeout.total_seconds()),
+        retry=Retry(max=len(RETRY_INTERVALS), interval=list(RETRY_INTERVALS)),
+        result_ttl=RESULT_TTL_SECONDS,
+        failure_ttl=FAILURE_TTL_SECONDS,
+        description=f"{manifest.name} run ({trigger})",
+        status=JobStatus.CREATED,
     )
     try:
-        if not conn.set(pending_key(manifest.name), run_id, nx=True, ex=ttl):
-            holder = pending_run(conn, manifest.name)
-            if holder is not None or not conn.set(
-                pending_key(manifest.name), run_id, nx=True, ex=ttl
-            ):
-                holder = holder or "another run"
-                raise RunConflict(
-                    f"a run of {manifest.name} is already queued or running ({holder})", holder
-                )
+        job.save()
+        _take_marker(conn, manifest, job)
     except (RedisConnectionError, RedisTimeoutError) as exc:
         raise QueueUnavailable(f"Redis is not reachable, so no run can be queued: {exc}") from exc
-    params = request.as_params()
-    record_run(
-        wh,
-        run_id=run_id,
-        job=manifest.name,
-        status="queued",
-        started_at=time.time(),
-        params=params,
-        trigger=trigger,
-    )
     try:
-        queue_for(conn, manifest.name).enqueue(
-            RUN_JOB,
-            manifest.name,
-            run_id,
-            params,
-            trigger,
-            job_id=run_id,
-            job_timeout=int(manifest.job_timeout.total_seconds()),
-            retry=Retry(max=len(RETRY_INTERVALS), interval=list(RETRY_INTERVALS)),
-            result_ttl=RESULT_TTL_SECONDS,
-            failure_ttl=FAILURE_TTL_SECONDS,
-            description=f"{manifest.name} run ({trigger})",
+        record_run(
+            wh,
+            run_id=run_id,
+            job=manifest.name,
+            status="queued",
+            started_at=time.time(),
+            params=params,
+            trigger=trigger,
         )
+    except Exception:
+        _drop(conn, manifest.name, job)
+        raise
+    try:
+        queue.enqueue_job(job)
     except (RedisConnectionError, RedisTimeoutError) as exc:
+        _drop(conn, manifest.name, job)
         record_run(
             wh,
             run_id=run_id,
@@ -150,6 +162,29 @@ def enqueue_run(
     return run_id
 
 
+def _take_marker(conn: redis.Redis, manifest: SourceManifest, job: Job) -> None:
+    """Make `job` the source's pending run, or delete it and raise RunConflict."""
+    ttl = int(
+        manifest.job_timeout.total_seconds() * (len(RETRY_INTERVALS) + 1) + sum(RETRY_INTERVALS)
+    )
+    key = pending_key(manifest.name)
+    if conn.set(key, job.id, nx=True, ex=ttl):
+        return
+    holder = pending_run(conn, manifest.name)
+    if holder is None and conn.set(key, job.id, nx=True, ex=ttl):
+        return
+    job.delete()
+    holder = holder or "another run"
+    raise RunConflict(f"a run of {manifest.name} is already queued or running ({holder})", holder)
+
+
+def _drop(conn: redis.Redis, source: str, job: Job) -> None:
+    """Undo a half-made enqueue: release the marker and delete the job (best effort)."""
+    _release(conn, source, job.id)
+    with suppress(RedisConnectionError, RedisTimeoutError):
+        job.delete()
+
+
 def run_job(source: str, run_id: str, params: dict[str, Any], trigger: str) -> dict[str, Any]:
     """The RQ job: one recorded run of a source.
 
@@ -162,7 +197,17 @@ def run_job(source: str, run_id: str, params: dict[str, Any], trigger: str) -> d
     if pending(wh):
         migrate(wh)
     request = RunRequest.from_params(params)
-    summary = execute(manifest, request, wh=wh, core=core, run_id=run_id, trigger=trigger)
+    job = get_current_job()
+    retries_left = (job.retries_left or 0) if job is not None else 0
+    summary = execute(
+        manifest,
+        request,
+        wh=wh,
+        core=core,
+        run_id=run_id,
+        trigger=trigger,
+        retries_left=retries_left,
+    )
     if isinstance(summary.error, LockBusy):
         # Another process (a CLI run) holds the lock: this queued run did not happen; say so.
         record_run(
@@ -176,7 +221,6 @@ def run_job(source: str, run_id: str, params: dict[str, Any], trigger: str) -> d
             params=params,
             trigger=trigger,
         )
-    job = get_current_job()
     error = summary.error
     if (
         error is not None
@@ -184,6 +228,17 @@ def run_job(source: str, run_id: str, params: dict[str, Any], trigger: str) -> d
         and job is not None
         and (job.retries_left or 0) > 0
     ):
+        # RQ re-queues the job after the next interval; until then the run is waiting again.
+        record_run(
+            wh,
+            run_id=run_id,
+            job=source,
+            status="queued",
+            started_at=time.time(),
+            message=f"retry in {job.get_retry_interval()} s after: {summary.message}",
+            params=params,
+            trigger=trigger,
+        )
         raise error
     if job is not None:
         _release(job.connection, source, run_id)

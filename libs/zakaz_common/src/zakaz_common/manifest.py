@@ -7,6 +7,7 @@ a source means one new folder: nothing else in the tree lists the sources.
 from __future__ import annotations
 
 import importlib
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -17,6 +18,8 @@ from zakaz_common.errors import ConfigError
 
 if TYPE_CHECKING:
     from zakaz_common.runs import LoadOutcome, RunContext
+
+log = logging.getLogger(__name__)
 
 #: Entry-point group under which source packages publish their manifests.
 ENTRY_POINT_GROUP = "zakaz.sources"
@@ -85,9 +88,11 @@ def manifests() -> dict[str, SourceManifest]:
         try:
             manifest = ep.load()
         except Exception as exc:  # a broken source must not hide the others
-            raise ConfigError(f"source entry point {ep.name} failed to load: {exc}") from exc
+            log.warning("source entry point %s failed to load and is skipped: %s", ep.name, exc)
+            continue
         if not isinstance(manifest, SourceManifest):
-            raise ConfigError(f"entry point {ep.name} is not a SourceManifest")
+            log.warning("entry point %s is not a SourceManifest and is skipped", ep.name)
+            continue
         found[manifest.name] = manifest
     found.update(_registered)
     order = {n: i for i, n in enumerate(CONTRACT_SOURCES)}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # user:password@host in URLs and DSNs
@@ -53,15 +54,21 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stderr` is at the time of the record (test runners swap it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Emit to the current stderr."""
+        self.stream = sys.stderr
+        super().emit(record)
+
+
 def configure_logging(level: str = "INFO") -> None:
     """Log to stderr with every record scrubbed; safe to call more than once."""
     root = logging.getLogger()
     root.setLevel(level)
-    if not any(
-        isinstance(h, logging.StreamHandler) and getattr(h, "_zakaz", False) for h in root.handlers
-    ):
-        handler = logging.StreamHandler()
-        handler._zakaz = True  # type: ignore[attr-defined]
+    if not any(isinstance(h, _StderrHandler) for h in root.handlers):
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
         handler.addFilter(RedactingFilter())
         root.addHandler(handler)

@@ -19,10 +19,11 @@ from typing import Any, Literal
 
 from zakaz_common.alerts import raise_alert, resolve_alerts
 from zakaz_common.clickhouse import Warehouse
-from zakaz_common.errors import ConfigError, LockBusy, ZakazError
+from zakaz_common.errors import ConfigError, LoadError, LockBusy, ZakazError
 from zakaz_common.load import FactSpec, PublishResult, Reject, Scope, publish, record_rejects, stage
 from zakaz_common.locks import source_lock
 from zakaz_common.manifest import SourceManifest
+from zakaz_common.marts import refresh_marts
 from zakaz_common.redact import scrub
 from zakaz_common.settings import CoreSettings
 from zakaz_common.timeutil import today_msk
@@ -247,8 +248,13 @@ def execute(
     core: CoreSettings,
     run_id: str | None = None,
     trigger: str = "cli",
+    retries_left: int = 0,
 ) -> RunSummary:
-    """Run one load of a source under its lock and record it; never raises for a failed load."""
+    """Run one load of a source under its lock and record it; never raises for a failed load.
+
+    `retries_left` says whether a transient failure will be tried again (RQ); such a failure
+    raises no alert, the last attempt's does.
+    """
     run_id = run_id or new_run_id()
     params = request.as_params()
     started = time.time()
@@ -285,7 +291,8 @@ def execute(
     except LockBusy as exc:
         # The run never started: another one is doing the work, so nothing is recorded.
         return RunSummary(manifest.name, run_id, "error", message=str(exc), error=exc)
-    if summary.status == "error":
+    retried = retries_left > 0 and bool(getattr(summary.error, "transient", False))
+    if summary.status == "error" and not retried:
         raise_alert(
             wh, manifest.name, RUN_FAILED, "error", f"{manifest.name} run failed: {summary.message}"
         )
@@ -319,6 +326,8 @@ def _run_locked(
         message = str(exc) if isinstance(exc, ZakazError) else f"{type(exc).__name__}: {exc}"
         message = scrub(message)
         log.error("run %s of %s failed: %s", run_id, manifest.name, message)
+        if not request.dry_run:
+            _refresh(wh, {})  # a failed run may have published part of its work
         return RunSummary(
             manifest.name,
             run_id,
@@ -327,6 +336,9 @@ def _run_locked(
             message=message,
             error=exc,
         )
+    counts = dict(outcome.counts)
+    if not request.dry_run:
+        _refresh(wh, counts)
     status: Status = "dry_run" if request.dry_run else "success"
     return RunSummary(
         manifest.name,
@@ -336,8 +348,17 @@ def _run_locked(
         rows_rejected=outcome.rows_rejected,
         duration_ms=_ms_since(started),
         message=scrub(outcome.message),
-        counts=dict(outcome.counts),
+        counts=counts,
     )
+
+
+def _refresh(wh: Warehouse, counts: dict[str, Any]) -> None:
+    """Rebuild the marts; a failure leaves the previous generation in place and is logged."""
+    try:
+        counts["marts_ms"] = refresh_marts(wh).duration_ms
+    except LoadError as exc:
+        log.warning("mart refresh failed (dashboards keep the previous one): %s", exc)
+        counts["marts_error"] = str(exc)[:300]
 
 
 def _ms_since(started: float) -> int:

@@ -1,0 +1,1 @@
+"""zakaz source `qtickets_sheets`."""
