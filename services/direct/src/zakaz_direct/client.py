@@ -1,0 +1,350 @@
+"""Talking to Yandex Direct API v5: the Reports service (offline queue) and `ads.get`.
+
+Yields raw records (report rows as text, ads as JSON objects); knows nothing of ClickHouse.
+Retries are declared with tenacity: transient failures a few times with backoff; an offline
+report's 201/202 and a full report queue (9000) until the report deadline, each wait what
+Direct asked (`retryIn`) but never more than `max_wait` seconds. Permanent errors (53, 54, 58,
+3000, …) are raised at once: one request, no retry storm.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Final
+
+import httpx
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_before_delay,
+    wait_exponential,
+)
+from zakaz_common.errors import AuthError, PermanentError, StructuralError, TransientError
+
+from zakaz_direct.codes import QueueFull, api_error
+from zakaz_direct.reports import REPORT_HEADERS, ReportRequest, parse_tsv
+from zakaz_direct.transform import AD_LINK_FIELDS
+
+log = logging.getLogger(__name__)
+
+#: Attempts of one request that keeps failing transiently (5xx, 52, 1000–1002, network).
+MAX_ATTEMPTS: Final = 5
+
+#: `ads.get` returns at most 10 000 objects per call and takes at most 10 000 `Ids`.
+ADS_PAGE_LIMIT: Final = 10_000
+
+#: Seconds to wait when Direct gives no `retryIn` (a 201/202 without it, or a full queue).
+DEFAULT_RETRY_IN: Final = 10.0
+
+
+@dataclass
+class Units:
+    """API points as Direct's `Units: spent/remaining/daily_limit` header reports them."""
+
+    spent: int = 0
+    remaining: int | None = None
+    daily_limit: int | None = None
+
+    def record(self, header: str | None) -> None:
+        """Add one response's header."""
+        if not header:
+            return
+        parts = header.split("/")
+        if len(parts) != 3 or not all(p.strip().isdigit() for p in parts):
+            return
+        spent, remaining, limit = (int(p) for p in parts)
+        self.spent += spent
+        self.remaining, self.daily_limit = remaining, limit
+
+
+@dataclass
+class ClientStats:
+    """What the client did, for the run's counts."""
+
+    requests: int = 0
+    #: Offline report answers 201 (queued) and 202 (building).
+    report_polls: int = 0
+    #: Answers 9000: the advertiser's report queue was full.
+    queue_full: int = 0
+    #: Requests repeated after a transient failure.
+    retries: int = 0
+    units: Units = field(default_factory=Units)
+
+
+class ReportPending(Exception):
+    """An offline report is queued (201) or building (202): ask again with the same body."""
+
+    def __init__(self, status: int, retry_in: float | None, in_queue: str | None) -> None:
+        super().__init__(f"report not ready (HTTP {status})")
+        self.status = status
+        self.retry_in = retry_in
+        self.in_queue = in_queue
+
+
+class DirectClient:
+    """An httpx client of one advertiser's Direct account."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        token: str,
+        login: str,
+        max_wait: float,
+        report_timeout: float,
+        page_limit: int = ADS_PAGE_LIMIT,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.login = login
+        self.max_wait = max_wait
+        self.report_timeout = report_timeout
+        self.page_limit = page_limit
+        self.stats = ClientStats()
+        self._http = httpx.Client(
+            base_url=base_url.rstrip("/") + "/",
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Client-Login": login,
+                "Accept-Language": "ru",
+                "Content-Type": "application/json; charset=utf-8",
+            },
+            timeout=httpx.Timeout(120.0, connect=10.0),
+            transport=transport,
+        )
+
+    def __enter__(self) -> DirectClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    # -- Reports -------------------------------------------------------------------------
+
+    def report(self, request: ReportRequest) -> list[dict[str, str]]:
+        """The report's rows, waiting through Direct's offline queue if it uses it."""
+        polling = Retrying(
+            retry=retry_if_exception_type((ReportPending, QueueFull)),
+            wait=self._queue_wait,
+            stop=stop_before_delay(self.report_timeout),
+            before_sleep=self._log_queue_wait,
+            reraise=True,
+            sleep=time.sleep,
+        )
+        try:
+            response = polling(self._report_once, request)
+        except ReportPending as pending:
+            raise TransientError(
+                f"Direct report {request.name} was still not ready after "
+                f"{self.report_timeout:.0f} s (reportsInQueue={pending.in_queue}); "
+                "RQ's retry of this run polls the same report again"
+            ) from None
+        try:
+            text = response.content.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise StructuralError(f"Direct report {request.name} is not UTF-8: {exc}") from exc
+        return parse_tsv(text)
+
+    def _report_once(self, request: ReportRequest) -> httpx.Response:
+        try:
+            response = self._send("reports", request.body, REPORT_HEADERS)
+        except QueueFull:
+            self.stats.queue_full += 1
+            raise
+        if response.status_code in {201, 202}:
+            self.stats.report_polls += 1
+            raise ReportPending(
+                response.status_code,
+                _seconds(response.headers.get("retryIn")),
+                response.headers.get("reportsInQueue"),
+            )
+        return response
+
+    def _queue_wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, ReportPending) and exc.retry_in is not None:
+            return min(self.max_wait, exc.retry_in)
+        return min(self.max_wait, DEFAULT_RETRY_IN)
+
+    def _log_queue_wait(self, state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0.0
+        if isinstance(exc, ReportPending):
+            what = "queued" if exc.status == 201 else "being built"
+            log.info(
+                "Direct report %s offline (reportsInQueue=%s); polling again in %.1f s",
+                what,
+                exc.in_queue,
+                wait,
+            )
+        else:
+            log.warning("Direct report queue is full (error 9000); asking again in %.1f s", wait)
+
+    # -- Ads -----------------------------------------------------------------------------
+
+    def ads(self, ad_ids: Iterable[str]) -> Iterator[dict[str, Any]]:
+        """Every ad of `ad_ids` (digits) with its link fields, page by page."""
+        ids = sorted({int(i) for i in ad_ids if i.isascii() and i.isdigit()})
+        for chunk in _chunks(ids, ADS_PAGE_LIMIT):
+            yield from self._ads_chunk(chunk)
+
+    def _ads_chunk(self, ids: list[int]) -> Iterator[dict[str, Any]]:
+        offset = 0
+        while True:
+            params: dict[str, Any] = {
+                "SelectionCriteria": {"Ids": ids},
+                "FieldNames": ["Id", "CampaignId", "AdGroupId", "State", "Status", "Type"],
+                "Page": {"Limit": self.page_limit, "Offset": offset},
+            }
+            for kind, link in AD_LINK_FIELDS.items():
+                params[f"{kind}FieldNames"] = [link]
+            result = self._call("ads", {"method": "get", "params": params})
+            yield from result.get("Ads") or []
+            limited_by = result.get("LimitedBy")
+            if limited_by is None:
+                return
+            if not isinstance(limited_by, int) or limited_by <= offset:
+                raise PermanentError(
+                    f"Direct ads.get paging did not advance (LimitedBy={limited_by!r} after "
+                    f"Offset={offset}); stopping rather than looping"
+                )
+            offset = limited_by
+
+    def _call(self, service: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = self._send(service, body, {})
+        try:
+            payload = response.json()
+        except ValueError as exc:
+            raise StructuralError(f"Direct {service} answered non-JSON: {exc}") from exc
+        result = payload.get("result") if isinstance(payload, dict) else None
+        if not isinstance(result, dict):
+            raise StructuralError(f"Direct {service} answered without a result object")
+        return result
+
+    # -- HTTP ----------------------------------------------------------------------------
+
+    def _send(self, service: str, body: dict[str, Any], headers: dict[str, str]) -> httpx.Response:
+        retrying = Retrying(
+            retry=retry_if_exception(_worth_retrying),
+            wait=self._backoff,
+            stop=stop_after_attempt(MAX_ATTEMPTS),
+            before_sleep=self._log_retry,
+            reraise=True,
+            sleep=time.sleep,
+        )
+        return retrying(self._post_once, service, body, headers)
+
+    def _post_once(
+        self, service: str, body: dict[str, Any], headers: dict[str, str]
+    ) -> httpx.Response:
+        self.stats.requests += 1
+        try:
+            response = self._http.post(
+                service, content=json.dumps(body, ensure_ascii=False).encode(), headers=headers
+            )
+        except httpx.TransportError as exc:
+            raise TransientError(f"Direct {service} unreachable: {type(exc).__name__}") from exc
+        self.stats.units.record(response.headers.get("Units"))
+        _raise_for_error(service, response, self.login)
+        return response
+
+    def _backoff(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        asked = exc.retry_after if isinstance(exc, TransientError) else None
+        fallback = wait_exponential(multiplier=1, min=1, max=60)(state)
+        return min(self.max_wait, asked if asked is not None else fallback)
+
+    def _log_retry(self, state: RetryCallState) -> None:
+        self.stats.retries += 1
+        exc = state.outcome.exception() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0.0
+        log.warning(
+            "Direct request failed (%s); attempt %d in %.1f s", exc, state.attempt_number + 1, wait
+        )
+
+
+def _worth_retrying(exc: BaseException) -> bool:
+    # A full queue is waited out by the report poller, not hammered here.
+    return isinstance(exc, TransientError) and not isinstance(exc, QueueFull)
+
+
+def _raise_for_error(service: str, response: httpx.Response, login: str) -> None:
+    """Raise the zakaz error an answer stands for; return for a usable one."""
+    status = response.status_code
+    error = _error_body(response)
+    if error is not None:
+        code = _int(error.get("error_code"))
+        if code is not None:
+            raise api_error(
+                code,
+                str(error.get("error_string") or ""),
+                str(error.get("error_detail") or ""),
+                login=login,
+            )
+    if status in {200, 201, 202}:
+        return
+    if status == 502:
+        raise TransientError(
+            f"Direct {service} answered 502: the report took longer than Direct allows; a "
+            "shorter window (zakaz backfill in smaller chunks) builds faster"
+        )
+    if status == 429 or status >= 500:
+        raise TransientError(
+            f"Direct {service} answered HTTP {status}",
+            retry_after=_seconds(response.headers.get("Retry-After")),
+        )
+    if status in {401, 403}:
+        raise AuthError(
+            f"Direct {service} answered HTTP {status}: check DIRECT_TOKEN and DIRECT_CLIENT_LOGIN"
+        )
+    raise PermanentError(f"Direct {service} answered HTTP {status} without an error body")
+
+
+def _error_body(response: httpx.Response) -> dict[str, Any] | None:
+    if response.status_code in {201, 202} or "json" not in response.headers.get("content-type", ""):
+        return None
+    try:
+        payload = response.json()
+    except ValueError:
+        return None
+    error = payload.get("error") if isinstance(payload, dict) else None
+    return error if isinstance(error, dict) else None
+
+
+def _int(value: object) -> int | None:
+    # Reports send error_code as a string, the JSON services as a number.
+    try:
+        return int(str(value))
+    except ValueError:
+        return None
+
+
+def _seconds(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return seconds if seconds >= 0 else None
+
+
+def _chunks(ids: list[int], size: int) -> Iterator[list[int]]:
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
