@@ -32,7 +32,10 @@ from zakaz_common.scheduler import (
     ALERTS_JOB,
     ALERTS_QUEUE,
     ALERTS_SCHEDULE,
+    BACKUP,
+    BACKUP_JOB,
     SCHEDULE_ID_PREFIX,
+    SYSTEM_JOBS,
     Fired,
     SchedulerLoop,
     fire,
@@ -242,7 +245,7 @@ def test_registering_twice_keeps_one_entry_per_schedule_and_its_armed_slot(
     # A restart half an hour later: the 21:00 slot was missed and must still fire once.
     again = register_schedules(conn, sources, MSK, now=utc(21, 30))
 
-    assert ids == again == [schedule_id(n) for n in [*SCHEDULES, ALERTS]]
+    assert ids == again == [schedule_id(n) for n in [*SCHEDULES, *SYSTEM_JOBS]]
     members = [m.decode() for m in conn.zrange(Scheduler.scheduled_jobs_key, 0, -1)]
     assert sorted(members) == sorted(ids)
     assert scheduled_slots(conn)["vk_ads"] == utc(21)
@@ -380,3 +383,15 @@ def test_serve_scheduler_registers_and_exits_on_sigterm(
     instances = conn.keys(f"{Scheduler.redis_scheduler_namespace_prefix}*")
     assert instances
     assert all(conn.hexists(key, "death") for key in instances)
+
+
+def test_the_daily_backup_is_queued_by_path_at_03_30_moscow(
+    conn: redis.Redis, wh: Warehouse
+) -> None:
+    register_schedules(conn, {}, MSK, now=T0)
+
+    fired = tick(conn, wh=wh, now=datetime(2025, 6, 2, 0, 30, tzinfo=UTC), manifests={})
+
+    assert outcomes(fired).get(BACKUP) == "queued"
+    [job] = [j for j in queued(conn, ALERTS_QUEUE) if j.func_name == BACKUP_JOB]
+    assert job.id.startswith("zakaz-backup-")

@@ -257,6 +257,46 @@ def status(
     out.print(table)
 
 
+@app.command("backup")
+def backup_command(
+    keep: Annotated[int, typer.Option(help="backups to keep (ZAKAZ_BACKUP_KEEP, default 14)")] = 0,
+) -> None:
+    """Back up the warehouse (ClickHouse BACKUP to the backup disk) and keep the newest N."""
+    from zakaz_common import backup as backups
+
+    try:
+        wh, _ = _ready()
+        name = backups.backup(wh, keep=keep or backups.keep_setting())
+        listed = backups.list_backups(wh)
+    except ZakazError as exc:
+        raise _fail(str(exc)) from exc
+    _print_json({"backup": name, "kept": [b.name for b in listed]})
+
+
+@app.command("restore")
+def restore_command(
+    name: Annotated[str | None, typer.Argument(help="backup to restore; omit to list them")] = None,
+    into: Annotated[str | None, typer.Option(help="restore into this database (a drill)")] = None,
+) -> None:
+    """Restore a backup into the warehouse (the current state is backed up first), or list them."""
+    from zakaz_common import backup as backups
+
+    try:
+        wh, _ = _open()
+        if name is None:
+            _print_json(
+                [
+                    {"name": b.name, "created_at": b.created_at, "size_bytes": b.size_bytes}
+                    for b in backups.list_backups(wh)
+                ]
+            )
+            return
+        undo = backups.restore(wh, name, database=into)
+    except ZakazError as exc:
+        raise _fail(str(exc)) from exc
+    _print_json({"restored": name, "into": into or wh.database, "undo_backup": undo})
+
+
 @app.command()
 def serve(
     service: Annotated[str, typer.Argument(help="a source name, health, scheduler or sandbox")],

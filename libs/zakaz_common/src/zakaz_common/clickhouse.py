@@ -164,7 +164,7 @@ def _connect(dsn: str, database: str, embedded: bool) -> Client:
         if holder:
             raise _busy(path, holder)
         try:
-            bootstrap = clickhouse_connect.get_client(dsn=dsn)
+            bootstrap = clickhouse_connect.get_client(dsn=dsn, chdb_options=_chdb_options(path))
         except ClickHouseError as exc:
             raise _busy_or_load_error(path, exc) from exc
         _claim(path)
@@ -184,12 +184,22 @@ def _connect(dsn: str, database: str, embedded: bool) -> Client:
         if getattr(exc, "code", None) != ACCESS_DENIED:
             raise LoadError(f"cannot create database {database}: {exc}") from exc
     try:
+        if embedded:
+            options = _chdb_options(embedded_path(dsn))
+            return clickhouse_connect.get_client(dsn=dsn, database=database, chdb_options=options)
         return clickhouse_connect.get_client(dsn=dsn, database=database)
     except ClickHouseError as exc:
         raise LoadError(
             f"cannot open database {database} at {redact_dsn(dsn)}: {str(exc).splitlines()[0]}",
             code=getattr(exc, "code", None),
         ) from exc
+
+
+def _chdb_options(path: Path) -> dict[str, str]:
+    """Engine options of an embedded warehouse: BACKUP may write beside it (backup.py)."""
+    from zakaz_common.backup import embedded_backup_dir
+
+    return {"backups.allowed_path": str(embedded_backup_dir(path))}
 
 
 def _busy_or_load_error(path: Path, exc: ClickHouseError) -> LoadError:

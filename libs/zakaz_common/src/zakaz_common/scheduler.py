@@ -68,6 +68,31 @@ ALERTS_SCHEDULE = "0 */2 * * *"
 #: Queue the alerts job goes to: the health service's worker works it.
 ALERTS_QUEUE = "health"
 
+#: Import path of the daily warehouse backup (ClickHouse BACKUP to the backup disk, keep N).
+BACKUP_JOB = "zakaz_common.backup.scheduled_backup"
+
+#: Name of the backup schedule.
+BACKUP = "backup"
+
+#: 03:30 Moscow time: after the nightly ad loads (00:00, 00:10), before people look at dashboards.
+BACKUP_SCHEDULE = "30 3 * * *"
+
+
+@dataclass(frozen=True)
+class SystemJob:
+    """A schedule that is not a source: a job queued by import path on the health queue."""
+
+    cron: str
+    func: str
+    queue: str = ALERTS_QUEUE
+
+
+#: The system schedules, by name: alerts every two hours and the daily backup.
+SYSTEM_JOBS: dict[str, SystemJob] = {
+    ALERTS: SystemJob(ALERTS_SCHEDULE, ALERTS_JOB),
+    BACKUP: SystemJob(BACKUP_SCHEDULE, BACKUP_JOB),
+}
+
 #: Dotted path of `fire_slot`, the callable every schedule entry names.
 FIRE_SLOT = "zakaz_common.scheduler.fire_slot"
 
@@ -156,7 +181,7 @@ def register_schedules(
     items = manifests.values() if isinstance(manifests, Mapping) else manifests
     wanted = {m.name: m.schedule for m in items}
     if include_alerts:
-        wanted[ALERTS] = ALERTS_SCHEDULE
+        wanted.update({name: job.cron for name, job in SYSTEM_JOBS.items()})
     zone = _zone(tz)
     moment = _utc(now)
     scheduler = _scheduler(conn)
@@ -245,7 +270,7 @@ def fire_slot(source: str, slot_iso: str | None = None) -> str:
     """RQ-callable form of `fire` (settings from the environment); the slot defaults to the due one."""
     core = load_settings(CoreSettings)
     installed = installed_manifests()
-    cron = ALERTS_SCHEDULE if source == ALERTS else get_manifest(source).schedule
+    cron = SYSTEM_JOBS[source].cron if source in SYSTEM_JOBS else get_manifest(source).schedule
     if slot_iso is not None:
         slot = _utc(datetime.fromisoformat(slot_iso))
     else:
@@ -372,7 +397,7 @@ def _dispatch(
     manifests: Mapping[str, SourceManifest],
 ) -> Fired:
     manifest = manifests.get(name)
-    if manifest is None and name != ALERTS:
+    if manifest is None and name not in SYSTEM_JOBS:
         log.warning("slot %s of %s skipped: the source is not installed here", slot, name)
         return Fired(name, slot, "unknown_source")
     if not is_enabled(conn, name, manifest):
@@ -380,7 +405,7 @@ def _dispatch(
         return Fired(name, slot, "skipped_disabled")
     try:
         if manifest is None:
-            job_id = _queue_alerts(conn, slot)
+            job_id = _queue_system(conn, name, slot)
         else:
             job_id = enqueue_run(conn, manifest, RunRequest(), wh=wh, trigger="schedule")
     except RunConflict as exc:
@@ -394,13 +419,14 @@ def _dispatch(
     return Fired(name, slot, "queued", job_id)
 
 
-def _queue_alerts(conn: redis.Redis, slot: datetime) -> str:
-    job = Queue(ALERTS_QUEUE, connection=conn).enqueue(
-        ALERTS_JOB,
-        job_id=f"zakaz-alerts-{_stamp(slot)}",
+def _queue_system(conn: redis.Redis, name: str, slot: datetime) -> str:
+    system = SYSTEM_JOBS[name]
+    job = Queue(system.queue, connection=conn).enqueue(
+        system.func,
+        job_id=f"zakaz-{name}-{_stamp(slot)}",
         result_ttl=RESULT_TTL_SECONDS,
         failure_ttl=FAILURE_TTL_SECONDS,
-        description=f"alerts ({_stamp(slot)} schedule)",
+        description=f"{name} ({_stamp(slot)} schedule)",
     )
     return str(job.id)
 

@@ -1,0 +1,8 @@
+"""Deployment tests: the helper modules beside them import by name."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
