@@ -1,0 +1,334 @@
+"""QTickets REST API v1 client: events, paid orders and seat maps as plain records.
+
+The API's quirks (shared/upstream-apis.md §1): filters, paging and field selection go in a JSON
+body on GET (query strings are silently ignored), `POST /orders` creates orders (so this client
+only ever sends GET), pages end at `paging.total` or a short page. Buyers' PII is dropped here,
+before any other module sees a record (`privacy`): orders keep only whitelisted fields.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import time
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Final
+
+import httpx
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+from tenacity.wait import wait_exponential
+from zakaz_common.errors import AuthError, PermanentError, StructuralError, TransientError
+from zakaz_common.redact import scrub
+
+from zakaz_qtickets_api.privacy import safe_event, safe_order, safe_value
+from zakaz_qtickets_api.settings import QticketsSettings
+
+log = logging.getLogger(__name__)
+
+#: Rows per page asked for; the server may answer with its own size, `paging` tells which.
+PER_PAGE: Final = 100
+#: Attempts per request on 429/5xx/timeouts before the run gives up (RQ retries it later).
+ATTEMPTS: Final = 4
+#: The longest Retry-After honoured; a longer wait is better left to the next scheduled run.
+MAX_RETRY_AFTER: Final = 60.0
+#: A ceiling on pages per listing, far above any organiser's volume: a server that never ends
+#: paging must not keep a run alive for ever.
+MAX_PAGES: Final = 10_000
+
+#: Order fields asked for: what a sale needs, nothing about the buyer.
+ORDER_FIELDS: Final = (
+    "id",
+    "payed",
+    "payed_at",
+    "deleted_at",
+    "updated_at",
+    "event_id",
+    "utm",
+    "baskets.id",
+    "baskets.show_id",
+    "baskets.price",
+    "baskets.quantity",
+    "baskets.deleted_at",
+    "baskets.refunded_at",
+)
+#: Event fields asked for (the full list is ~130 kB per event with scheme properties inlined).
+EVENT_FIELDS: Final = (
+    "id",
+    "name",
+    "is_active",
+    "deleted_at",
+    "city.name",
+    "shows.id",
+    "shows.start_date",
+    "shows.is_active",
+    "shows.deleted_at",
+)
+#: Seat fields asked for; without `select` and `flat` the API returns zones without counters.
+SEAT_FIELDS: Final = (
+    "id",
+    "admission",
+    "max_quantity",
+    "free_quantity",
+    "payed_quantity",
+    "in_basket_quantity",
+    "available",
+    "disabled",
+)
+
+_BACKOFF: Final = wait_exponential(multiplier=0.25, max=8)
+
+
+class NotFoundError(PermanentError):
+    """The API answered 404 `RESOURCE_NOT_FOUND` for one resource."""
+
+
+class QticketsClient:
+    """A session with the QTickets REST API v1 (a context manager)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        timeout: float = 30.0,
+        attempts: int = ATTEMPTS,
+    ) -> None:
+        """Talk to `base_url` (…/api/rest/v1) with the organiser's token."""
+        self._base_url = base_url.rstrip("/")
+        self._timeout = timeout
+        self._attempts = attempts
+        headers = {"Accept": "application/json", "Cache-Control": "no-cache"}
+        if token.strip():
+            headers["Authorization"] = f"Bearer {token.strip()}"
+        self._http = httpx.Client(
+            base_url=self._base_url + "/",
+            headers=headers,
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            follow_redirects=False,
+        )
+        #: Requests sent and retries made, for the run's metrics.
+        self.stats: Counter[str] = Counter()
+
+    @classmethod
+    def from_settings(cls, settings: QticketsSettings) -> QticketsClient:
+        """A client for the configured API (ConfigError when the URL or token is missing)."""
+        base_url, token = settings.credentials()
+        return cls(base_url, token)
+
+    def __enter__(self) -> QticketsClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    # -- resources -------------------------------------------------------------------------------
+
+    def events(self) -> Iterator[dict[str, Any]]:
+        """Every event with its shows (only the fields this source uses)."""
+        body = {"select": list(EVENT_FIELDS), "orderBy": {"id": "asc"}}
+        for raw in self._pages("events", body):
+            yield safe_event(raw)
+
+    def orders(self, paid_from: datetime, paid_before: datetime) -> Iterator[dict[str, Any]]:
+        """Paid orders with `paid_from <= payed_at < paid_before`, buyers' PII removed.
+
+        The server may ignore the filters (undocumented for orders): callers re-check them.
+        """
+        body = {
+            "select": list(ORDER_FIELDS),
+            "where": [
+                {"column": "payed", "value": 1},
+                {"column": "payed_at", "operator": ">=", "value": paid_from.isoformat()},
+                {"column": "payed_at", "operator": "<", "value": paid_before.isoformat()},
+            ],
+            # Ascending ids keep pages stable while new orders arrive at the end.
+            "orderBy": {"id": "asc"},
+        }
+        for raw in self._pages("orders", body):
+            yield safe_order(raw)
+
+    def seats(self, show_id: str) -> list[dict[str, Any]]:
+        """Every seat (or general-admission zone) of a show with its counters."""
+        path = f"shows/{show_id}/seats"
+        payload = self._call(path, {"select": list(SEAT_FIELDS), "flat": True})
+        data = payload.get("data") if isinstance(payload, dict) else None
+        if isinstance(data, dict):
+            seats = list(data.values())
+        elif isinstance(data, list):
+            seats = data
+        else:
+            raise StructuralError(f"QTickets seats of show {show_id}: no seat list in the answer")
+        if not all(isinstance(s, dict) for s in seats):
+            raise StructuralError(f"QTickets seats of show {show_id}: a seat is not an object")
+        return [{k: safe_value(s.get(k)) for k in SEAT_FIELDS if k in s} for s in seats]
+
+    # -- transport -------------------------------------------------------------------------------
+
+    def _pages(self, path: str, body: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+        seen: set[str] = set()
+        page = 1
+        while True:
+            payload = self._call(path, {**body, "page": page, "perPage": PER_PAGE})
+            data, paging = _listing(payload, path)
+            current = _int(paging.get("currentPage"), page)
+            if current != page:
+                raise StructuralError(
+                    f"QTickets answered page {current} of /{path} when asked for page {page}: "
+                    "the server ignores paging in the request body; stopped to avoid a loop"
+                )
+            fresh = [item for item in data if _ident(item) not in seen]
+            if data and not fresh:
+                raise StructuralError(
+                    f"QTickets sent page {page} of /{path} with only rows already received: "
+                    "paging goes round in a loop; stopped"
+                )
+            for item in fresh:
+                seen.add(_ident(item))
+                yield item
+            per_page = _int(paging.get("perPage"), PER_PAGE)
+            total = _int(paging.get("total"), 0)
+            if not data or len(data) < per_page or page * per_page >= total:
+                if len(seen) < total:
+                    log.warning(
+                        "QTickets /%s ended after %d of %d rows (rows vanished while paging?)",
+                        path,
+                        len(seen),
+                        total,
+                    )
+                return
+            if page >= MAX_PAGES:
+                raise StructuralError(f"QTickets /{path} has more than {MAX_PAGES} pages; stopped")
+            page += 1
+
+    def _call(self, path: str, body: Mapping[str, Any]) -> Any:
+        retrying = Retrying(
+            retry=retry_if_exception_type(TransientError),
+            stop=stop_after_attempt(self._attempts),
+            wait=_wait,
+            before_sleep=self._note_retry,
+            reraise=True,
+        )
+        return retrying(self._get, path, body)
+
+    def _get(self, path: str, body: Mapping[str, Any]) -> Any:
+        self.stats["requests"] += 1
+        try:
+            # A GET with a JSON body: httpx.get() has no json=, and the API reads only the body.
+            response = self._http.request("GET", path, json=dict(body))
+        except httpx.TimeoutException as exc:
+            raise TransientError(
+                f"QTickets did not answer GET /{path} within {self._timeout:g} s"
+            ) from exc
+        except httpx.TransportError as exc:
+            raise TransientError(
+                f"QTickets is unreachable at {self._base_url} ({type(exc).__name__})"
+            ) from exc
+        return _classify(response, path, self._base_url)
+
+    def _note_retry(self, state: RetryCallState) -> None:
+        self.stats["retries"] += 1
+        exc = state.outcome.exception() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0.0
+        log.warning(
+            "QTickets attempt %d failed (%s); retrying in %.1f s", state.attempt_number, exc, wait
+        )
+
+
+def _wait(state: RetryCallState) -> float:
+    exc = state.outcome.exception() if state.outcome else None
+    if isinstance(exc, TransientError) and exc.retry_after is not None:
+        return min(exc.retry_after, MAX_RETRY_AFTER)
+    return float(_BACKOFF(state))
+
+
+def _classify(response: httpx.Response, path: str, base_url: str) -> Any:
+    """The decoded body of a good answer, or the right error for a bad one."""
+    status = response.status_code
+    html = "html" in response.headers.get("content-type", "")
+    if status == 200:
+        if html:
+            raise PermanentError(
+                f"QTickets answered GET /{path} with an HTML page, not JSON: QTICKETS_BASE_URL "
+                f"({base_url}) must be the REST API root ending in /api/rest/v1"
+            )
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise TransientError(f"QTickets sent a broken JSON body for GET /{path}") from exc
+    detail = _error_detail(response)
+    if status in {401, 403}:
+        raise AuthError(
+            f"QTickets refused the token ({status} {detail}): set QTICKETS_TOKEN to a valid API "
+            "token from the seller cabinet (Настройки → Основное)"
+        )
+    if status == 404 and html:
+        raise PermanentError(
+            f"QTickets has no /{path} (HTML 404): QTICKETS_BASE_URL ({base_url}) must be the "
+            "REST API root ending in /api/rest/v1"
+        )
+    if status == 404:
+        raise NotFoundError(f"QTickets: /{path} not found ({detail})")
+    if status in {408, 425, 429} or status >= 500:
+        raise TransientError(
+            f"QTickets answered {status} to GET /{path} ({detail})",
+            retry_after=_retry_after(response.headers.get("retry-after")),
+        )
+    raise PermanentError(f"QTickets rejected GET /{path}: {status} {detail}")
+
+
+def _error_detail(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.reason_phrase or "no JSON body"
+    if isinstance(body, dict):
+        text = " ".join(str(body[k]) for k in ("code", "error") if body.get(k))
+        return scrub(text)[:200] or "no error text"
+    return "no error text"
+
+
+def _retry_after(header: str | None) -> float | None:
+    if not header:
+        return None
+    try:
+        return max(0.0, float(header))
+    except ValueError:
+        pass
+    try:
+        moment = email.utils.parsedate_to_datetime(header)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, moment.timestamp() - time.time())
+
+
+def _listing(payload: Any, path: str) -> tuple[list[dict[str, Any]], Mapping[str, Any]]:
+    if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
+        raise StructuralError(f"QTickets /{path}: the answer has no `data` list")
+    data = payload["data"]
+    if not all(isinstance(item, dict) for item in data):
+        raise StructuralError(f"QTickets /{path}: a row of `data` is not an object")
+    paging = payload.get("paging")
+    return data, paging if isinstance(paging, dict) else {}
+
+
+def _ident(item: Mapping[str, Any]) -> str:
+    return repr(item.get("id"))
+
+
+def _int(value: Any, default: int) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
