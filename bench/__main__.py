@@ -1,0 +1,127 @@
+"""`make bench`: ingest, no-op re-run and BI latency, each against a baseline measured in the
+same run; prints the ratios and writes docs/performance.md. Never part of `make test`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import time
+from pathlib import Path
+
+from zakaz_common.clickhouse import open_warehouse
+from zakaz_common.marts import refresh_marts
+from zakaz_common.migrate import migrate
+from zakaz_common.settings import CoreSettings, WarehouseSettings
+
+from bench import bi_latency, ingest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _machine() -> str:
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (
+        f"{os.cpu_count()} cores ({model}), {mem:.0f} GiB RAM, Python {platform.python_version()}"
+    )
+
+
+def main() -> None:
+    """Run the benchmark."""
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--orders", type=int, default=1_000_000)
+    parser.add_argument("--sales-rows", type=int, default=bi_latency.SALES_ROWS)
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--data-dir", type=Path, default=REPO / "data" / "bench")
+    parser.add_argument(
+        "--no-write", action="store_true", help="do not rewrite docs/performance.md"
+    )
+    args = parser.parse_args()
+    bi_latency.SALES_ROWS = args.sales_rows
+
+    shutil.rmtree(args.data_dir, ignore_errors=True)
+    core = CoreSettings(ZAKAZ_DATA_DIR=args.data_dir)
+    wh = open_warehouse(WarehouseSettings(), core, database="bench_ingest")
+    migrate(wh)
+    idle = ingest.rss_mb()
+
+    print(f"ingest: {args.orders:,} orders …", flush=True)
+    first = ingest.pipeline(wh, args.orders, "bench-1")
+    peak_extra = ingest.peak_rss_mb() - idle
+    base_seconds = ingest.baseline(wh, first.sales)
+    base_rate = first.sales / base_seconds
+    ratio = first.rows_per_second / base_rate
+    print("no-op re-run …", flush=True)
+    again = ingest.pipeline(wh, args.orders, "bench-2")
+
+    print(
+        f"BI latency: {bi_latency.SALES_ROWS:,} sales rows, {bi_latency.AD_ROWS:,} ad rows …",
+        flush=True,
+    )
+    bi = open_warehouse(WarehouseSettings(), core, database="bench_bi")
+    migrate(bi)
+    t0 = time.perf_counter()
+    bi_latency.generate(bi)
+    refresh = refresh_marts(bi)
+    bi_latency.materialise_baselines(bi)
+    setup = time.perf_counter() - t0
+    latencies = bi_latency.measure(bi, repeats=args.repeats)
+
+    lines = [
+        "# Performance",
+        "",
+        f"Machine: {_machine()}. Command: `make bench` (`python -m bench`). Embedded ClickHouse (chDB).",
+        f"Measured {time.strftime('%Y-%m-%d')}; every ratio compares with a baseline measured in the same run.",
+        "",
+        "## Ingest (goal: ≥ 0.5 of the baseline's rows/s; ≤ 400 MB peak RSS above idle)",
+        "",
+        "| what | value |",
+        "| --- | --- |",
+        "| orders through safe_order → read_order → sales_row → stage → publish | "
+        f"{first.orders:,} ({first.sales:,} sales) |",
+        f"| pipeline | {first.seconds:.1f} s, {first.rows_per_second:,.0f} orders/s |",
+        f"| baseline: {first.sales:,} flattened rows, one insert per 100k | "
+        f"{base_seconds:.1f} s, {base_rate:,.0f} rows/s |",
+        f"| ratio (pipeline / baseline) | **{ratio:.2f}** |",
+        f"| peak RSS above idle ({idle:.0f} MB idle) | **{peak_extra:.0f} MB** |",
+        f"| generating the orders (left out of both) | {first.generate_seconds:.1f} s |",
+        "",
+        "## No-op re-run (goal: ≤ 0.2 of the first load; 0 new fact rows)",
+        "",
+        "| what | value |",
+        "| --- | --- |",
+        f"| first load / re-run | {first.seconds:.1f} s / {again.seconds:.1f} s |",
+        f"| fraction | **{again.seconds / first.seconds:.2f}** |",
+        f"| new fact rows written by the re-run | **{again.fact_rows_written}** |",
+        "",
+        f"## BI latency (goal: p95 ≤ 3× baseline and ≤ 300 ms; {args.repeats} runs each)",
+        "",
+        f"{bi_latency.SALES_ROWS:,} sales fact rows (19 % superseded versions, 1 % tombstones) and "
+        f"{bi_latency.AD_ROWS:,} ad rows; set-up {setup:.0f} s, mart refresh {refresh.duration_ms} ms "
+        "(paid once per run). Baseline: the same query on a plain MergeTree copy of the view's output.",
+        "",
+        "| view | p50 ms | p95 ms | baseline p50 ms | baseline p95 ms | p95 ratio |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in latencies:
+        lines.append(
+            f"| {r.view} | {r.p50_ms:.1f} | {r.p95_ms:.1f} | {r.base_p50_ms:.1f} | "
+            f"{r.base_p95_ms:.1f} | {r.ratio:.1f} |"
+        )
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if not args.no_write:
+        (REPO / "docs" / "performance.md").write_text(text, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
