@@ -39,7 +39,7 @@ lint: install
 	$(RUN) ruff format --check .
 
 typecheck: install
-	$(RUN) mypy --strict libs/zakaz_common/src services/health/src
+	$(RUN) mypy --strict libs/zakaz_common/src $(wildcard services/*/src)
 
 test: install system-deps lint typecheck
 	$(RUN) pytest

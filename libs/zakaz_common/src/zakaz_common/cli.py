@@ -257,6 +257,43 @@ def status(
     out.print(table)
 
 
+@app.command()
+def demo() -> None:
+    """What `make demo` runs: sandbox upstreams, every source once, checks, the summary."""
+    from zakaz_common.demo import run_demo
+
+    configure_logging("ERROR")
+    try:
+        wh, core = _open()
+        # Piped output gets rich's 80 columns; the summary tables read better wider.
+        console = out if out.is_terminal else Console(width=150)
+        result = run_demo(wh, core, console, workdir=core.data_dir / "demo-secrets")
+    except ZakazError as exc:
+        raise _fail(str(exc)) from exc
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@app.command("gmail-auth")
+def gmail_auth(
+    port: Annotated[
+        int, typer.Option(help="local port for the OAuth redirect (0: any free one)")
+    ] = 0,
+    browser: Annotated[bool, typer.Option("--browser/--no-browser", help="open a browser")] = True,
+) -> None:
+    """One-time Gmail consent: runs the OAuth flow and writes GMAIL_DIR/token.json (mode 600)."""
+    try:
+        from zakaz_gmail.oauth import gmail_auth as consent
+        from zakaz_gmail.settings import get_settings
+    except ImportError as exc:
+        raise _fail(f"the gmail source is not installed in this environment: {exc}") from exc
+    try:
+        path = consent(get_settings().gmail_dir, port=port, open_browser=browser)
+    except ZakazError as exc:
+        raise _fail(str(exc)) from exc
+    out.print(f"token written to {path}")
+
+
 @app.command("backup")
 def backup_command(
     keep: Annotated[int, typer.Option(help="backups to keep (ZAKAZ_BACKUP_KEEP, default 14)")] = 0,
@@ -315,7 +352,9 @@ def serve(
 
             serve_scheduler()
         elif service == "sandbox":
-            raise _fail("no sandbox upstreams are installed yet (they arrive with the sources)")
+            from zakaz_sandbox.serve import serve as serve_sandbox
+
+            serve_sandbox(host=host, port=port)
         else:
             from zakaz_common.worker import serve_source
 

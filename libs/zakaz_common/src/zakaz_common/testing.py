@@ -12,19 +12,18 @@ import os
 import shutil
 import socket
 import subprocess
-import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
-import uvicorn
 
 from zakaz_common.clickhouse import Warehouse, open_warehouse
+from zakaz_common.localserver import free_port, serving
+
+__all__ = ["RedisServer", "free_port", "serving"]
 from zakaz_common.migrate import migrate
 from zakaz_common.settings import CoreSettings, WarehouseSettings
 
@@ -61,34 +60,6 @@ def wh() -> Iterator[Warehouse]:
     migrate(warehouse)
     yield warehouse
     warehouse.command(f"DROP DATABASE IF EXISTS `{name}`")
-
-
-def free_port() -> int:
-    """A TCP port on loopback that nothing listens on now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def serving(app: Any) -> Iterator[str]:
-    """Serve an ASGI app with uvicorn on loopback in a thread; yields its base URL."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError(f"uvicorn did not start on 127.0.0.1:{port}")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
 
 
 class RedisServer:

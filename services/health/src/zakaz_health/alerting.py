@@ -28,6 +28,7 @@ from zakaz_common.migrate import migrate, pending
 from zakaz_common.settings import CoreSettings, WarehouseSettings, load_settings
 
 from zakaz_health import wording
+from zakaz_health.failover import evaluate_failover
 from zakaz_health.mail import MailError, compose, smtp_session
 from zakaz_health.queues import WORKER_HEARTBEAT_MAX_AGE_SECONDS
 from zakaz_health.settings import SERVICE, AlertSettings
@@ -123,6 +124,7 @@ def evaluate(
                 done = resolve_alerts(wh, state.source, kind)
                 log.info("alert resolved: %s %s", state.source, kind)
                 report.resolved.extend(done)
+    evaluate_failover(wh, conn, manifests, now).merge_into(report)
     settings = settings if settings is not None else load_settings(AlertSettings, SERVICE)
     if settings.configured:
         notify(wh, settings, report)
