@@ -28,6 +28,7 @@ from tenacity import (
     wait_exponential,
 )
 from zakaz_common.errors import AuthError, PermanentError, StructuralError, TransientError
+from zakaz_common.http import retry_after_seconds
 
 from zakaz_direct.codes import QueueFull, api_error
 from zakaz_direct.reports import REPORT_HEADERS, ReportRequest, parse_tsv
@@ -171,7 +172,7 @@ class DirectClient:
             self.stats.report_polls += 1
             raise ReportPending(
                 response.status_code,
-                _seconds(response.headers.get("retryIn")),
+                retry_after_seconds(response.headers.get("retryIn")),
                 response.headers.get("reportsInQueue"),
             )
         return response
@@ -307,7 +308,7 @@ def _raise_for_error(service: str, response: httpx.Response, login: str) -> None
     if status == 429 or status >= 500:
         raise TransientError(
             f"Direct {service} answered HTTP {status}",
-            retry_after=_seconds(response.headers.get("Retry-After")),
+            retry_after=retry_after_seconds(response.headers.get("Retry-After")),
         )
     if status in {401, 403}:
         raise AuthError(
@@ -333,16 +334,6 @@ def _int(value: object) -> int | None:
         return int(str(value))
     except ValueError:
         return None
-
-
-def _seconds(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None
-    return seconds if seconds >= 0 else None
 
 
 def _chunks(ids: list[int], size: int) -> Iterator[list[int]]:

@@ -12,9 +12,7 @@ reads leave this module. Knows nothing of ClickHouse.
 
 from __future__ import annotations
 
-import email.utils
 import logging
-import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -24,6 +22,7 @@ from urllib.parse import quote
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 from zakaz_common.errors import AuthError, PermanentError, TransientError
+from zakaz_common.http import retry_after_seconds
 from zakaz_common.redact import scrub
 
 from zakaz_gmail.mime import MailMessage, Part, b64url_decode, leaf_parts
@@ -73,20 +72,6 @@ class ApiStats:
             "api_backoff_seconds": round(self.backoff_seconds, 3),
             "token_refreshes": token_refreshes,
         }
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
-        except (TypeError, ValueError):
-            return None
-    return max(seconds, 0.0)
 
 
 def _error(response: httpx.Response) -> tuple[str, set[str]]:
@@ -215,12 +200,13 @@ class GmailClient:
             return TransientError(
                 f"Gmail rate limit on {kind} ({status} {', '.join(sorted(reasons)) or ''}): "
                 f"{message}",
-                retry_after=_retry_after(response),
+                retry_after=retry_after_seconds(response.headers.get("Retry-After")),
             )
         if status >= 500:
             self.stats.server_errors += 1
             return TransientError(
-                f"Gmail answered {status} on {kind}: {message}", retry_after=_retry_after(response)
+                f"Gmail answered {status} on {kind}: {message}",
+                retry_after=retry_after_seconds(response.headers.get("Retry-After")),
             )
         if status == 401:
             return AuthError(

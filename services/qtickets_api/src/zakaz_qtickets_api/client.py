@@ -8,9 +8,7 @@ before any other module sees a record (`privacy`): orders keep only whitelisted 
 
 from __future__ import annotations
 
-import email.utils
 import logging
-import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from datetime import datetime
@@ -21,6 +19,7 @@ import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_exponential
 from zakaz_common.errors import AuthError, PermanentError, StructuralError, TransientError
+from zakaz_common.http import retry_after_seconds
 from zakaz_common.redact import scrub
 
 from zakaz_qtickets_api.privacy import safe_event, safe_order, safe_value
@@ -283,7 +282,7 @@ def _classify(response: httpx.Response, path: str, base_url: str) -> Any:
     if status in {408, 425, 429} or status >= 500:
         raise TransientError(
             f"QTickets answered {status} to GET /{path} ({detail})",
-            retry_after=_retry_after(response.headers.get("retry-after")),
+            retry_after=retry_after_seconds(response.headers.get("retry-after")),
         )
     raise PermanentError(f"QTickets rejected GET /{path}: {status} {detail}")
 
@@ -297,20 +296,6 @@ def _error_detail(response: httpx.Response) -> str:
         text = " ".join(str(body[k]) for k in ("code", "error") if body.get(k))
         return scrub(text)[:200] or "no error text"
     return "no error text"
-
-
-def _retry_after(header: str | None) -> float | None:
-    if not header:
-        return None
-    try:
-        return max(0.0, float(header))
-    except ValueError:
-        pass
-    try:
-        moment = email.utils.parsedate_to_datetime(header)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, moment.timestamp() - time.time())
 
 
 def _listing(payload: Any, path: str) -> tuple[list[dict[str, Any]], Mapping[str, Any]]:

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import math
 import random
@@ -28,6 +27,7 @@ from google.auth.transport.requests import Request as AuthRequest
 from gspread.exceptions import APIError
 from gspread.http_client import FileType, HTTPClient, ParamsType
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+from zakaz_common.http import retry_after_seconds
 
 log = logging.getLogger(__name__)
 
@@ -158,17 +158,8 @@ def retry_after(exc: BaseException | None) -> float | None:
     """Seconds a `Retry-After` header asks for (delta-seconds or an HTTP date), if any."""
     if not isinstance(exc, APIError):
         return None
-    value = exc.response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
-        except (TypeError, ValueError):
-            return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+    seconds = retry_after_seconds(exc.response.headers.get("Retry-After"))
+    return None if seconds is None else min(seconds, MAX_RETRY_AFTER)
 
 
 class BackoffWait:

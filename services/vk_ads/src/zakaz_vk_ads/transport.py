@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 from zakaz_common.errors import TransientError
+from zakaz_common.http import retry_after_seconds
 from zakaz_common.redact import scrub
 
 log = logging.getLogger(__name__)
@@ -93,11 +94,13 @@ class VkHttp:
             message = f"VK Ads rate limit on {path} (429)"
             if quota:
                 raise QuotaExhausted(f"{message}: {quota[0]} is 0, try again later")
-            raise TransientError(message, retry_after=_retry_after(response))
+            raise TransientError(
+                message, retry_after=retry_after_seconds(response.headers.get("Retry-After"))
+            )
         if response.status_code >= 500:
             raise TransientError(
                 f"VK Ads answered {response.status_code} on {path}: {error_text(response)}",
-                retry_after=_retry_after(response),
+                retry_after=retry_after_seconds(response.headers.get("Retry-After")),
             )
         return response
 
@@ -132,14 +135,6 @@ class VkHttp:
 
 def _worth_retrying(exc: BaseException) -> bool:
     return isinstance(exc, TransientError) and not isinstance(exc, QuotaExhausted)
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
 
 
 def json_body(response: httpx.Response) -> Any:
