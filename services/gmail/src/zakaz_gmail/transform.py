@@ -16,7 +16,6 @@ the most recent message wins (`winning_rows`).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -27,6 +26,13 @@ from zakaz_common.errors import BadValue
 from zakaz_common.load import Reject
 from zakaz_common.normalize import clean_text, parse_decimal, parse_int
 from zakaz_common.redact import scrub
+from zakaz_common.sales_table import (
+    SALES_COLUMNS,
+    columns_by_header,
+    expected_headers,
+    header_key,
+    parse_event_id,
+)
 from zakaz_common.timeutil import parse_date
 
 from zakaz_gmail.mime import MailMessage, Part, decode_text
@@ -41,40 +47,11 @@ HEADER_SCAN_ROWS: Final = 10
 _TOTAL_WORDS: Final = frozenset({"итого", "итого:", "всего", "всего:", "total", "total:"})
 """First cells of a totals row, which repeats the other rows' sums."""
 
-_GROUPED_DIGITS: Final = re.compile(r"\d{1,3}(?: \d{3})+")
-"""An id written with grouped thousands, e.g. `24 080`."""
-
 Outcome = Literal["sales", "no_data", "rejected"]
 
 
-@dataclass(frozen=True)
-class Column:
-    """A column of the sales table: its contract name and the Russian alias."""
-
-    name: str
-    alias: str
-    required: bool = True
-
-
-SALES_COLUMNS: Final = (
-    Column("date", "дата"),
-    Column("event_id", "id мероприятия"),
-    Column("city", "город"),
-    Column("tickets_sold", "продано билетов"),
-    Column("revenue", "выручка"),
-    Column("event_name", "название", required=False),
-)
-_EXPECTED: Final = ", ".join(f"{c.name} ({c.alias})" for c in SALES_COLUMNS if c.required)
-
-
-def header_key(value: object) -> str:
-    """How a header cell is compared: trimmed, spaces collapsed, case-folded, `ё` as `е`."""
-    return clean_text(value).casefold().replace("ё", "е")
-
-
-_BY_HEADER: Final = {header_key(c.name): c for c in SALES_COLUMNS} | {
-    header_key(c.alias): c for c in SALES_COLUMNS
-}
+_BY_HEADER: Final = columns_by_header(SALES_COLUMNS)
+_EXPECTED: Final = expected_headers(SALES_COLUMNS)
 
 
 def find_header(rows: Sequence[Sequence[str]]) -> tuple[int, dict[str, int]] | None:
@@ -88,18 +65,6 @@ def find_header(rows: Sequence[Sequence[str]]) -> tuple[int, dict[str, int]] | N
         if all(c.name in found for c in SALES_COLUMNS if c.required):
             return index, found
     return None
-
-
-def parse_event_id(value: object) -> str:
-    """An event id as text; `24 080` (grouped as a number) reads `24080`."""
-    text = clean_text(value)
-    if not text:
-        raise BadValue("empty event_id")
-    if _GROUPED_DIGITS.fullmatch(text):
-        return text.replace(" ", "")
-    if re.fullmatch(r"\d+[.,]0+", text):
-        return re.split(r"[.,]", text)[0]
-    return text
 
 
 def _cell(cells: Mapping[str, str], name: str, parse: Callable[[str], Any]) -> Any:

@@ -10,11 +10,9 @@ what UNFORMATTED_VALUE returns (numbers, serial dates). A tab without a required
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Any, Final
 
 from zakaz_common.cities import CityDirectory
@@ -22,28 +20,23 @@ from zakaz_common.errors import BadValue, StructuralError
 from zakaz_common.load import Reject
 from zakaz_common.normalize import clean_text, parse_decimal, parse_int, preview
 from zakaz_common.redact import scrub
+from zakaz_common.sales_table import (
+    CITY,
+    EVENT_ID,
+    EVENT_NAME,
+    SALES_COLUMNS,
+    Column,
+    columns_by_header,
+    expected_headers,
+    header_key,
+    parse_event_id,
+)
 from zakaz_common.timeutil import parse_date
 
 SOURCE: Final = "qtickets_sheets"
 """The contract's name of this source, in every row's `source`."""
 
-_GROUPED_DIGITS: Final = re.compile(r"\d{1,3}(?:[ \u00a0\u202f]\d{3})+")
-"""An id a sheet shows with thousands grouped, e.g. `24 080`."""
-
-
-@dataclass(frozen=True)
-class Column:
-    """A column a tab must (or may) have: its contract name and the Russian alias."""
-
-    name: str
-    alias: str
-    required: bool = True
-
-
-EVENT_ID = Column("event_id", "id мероприятия")
-EVENT_NAME = Column("event_name", "название")
 EVENT_DATE = Column("event_date", "дата мероприятия")
-CITY = Column("city", "город")
 
 EVENTS_COLUMNS: Final = (EVENT_ID, EVENT_NAME, EVENT_DATE, CITY)
 INVENTORY_COLUMNS: Final = (
@@ -53,19 +46,6 @@ INVENTORY_COLUMNS: Final = (
     Column("tickets_total", "всего билетов"),
     Column("tickets_left", "осталось билетов"),
 )
-SALES_COLUMNS: Final = (
-    Column("date", "дата"),
-    EVENT_ID,
-    CITY,
-    Column("tickets_sold", "продано билетов"),
-    Column("revenue", "выручка"),
-    Column("event_name", "название", required=False),
-)
-
-
-def header_key(value: object) -> str:
-    """How a header cell is compared: trimmed, spaces collapsed, case-folded, `ё` as `е`."""
-    return clean_text(value).casefold().replace("ё", "е")
 
 
 def _is_blank(value: object) -> bool:
@@ -91,10 +71,10 @@ class Header:
 def find_header(tab: str, rows: Sequence[Sequence[Any]], columns: Sequence[Column]) -> Header:
     """Locate the header (the first non-empty row) and map its columns; StructuralError if not."""
     row_index = next((i for i, row in enumerate(rows) if not all(map(_is_blank, row))), None)
-    expected = ", ".join(f"{c.name} ({c.alias})" for c in columns if c.required)
+    expected = expected_headers(columns)
     if row_index is None:
         raise StructuralError(f"worksheet '{tab}' is empty: it needs a header row with {expected}")
-    names = {header_key(c.name): c for c in columns} | {header_key(c.alias): c for c in columns}
+    names = columns_by_header(columns)
     found: dict[str, int] = {}
     problems: list[str] = []
     for index, cell in enumerate(rows[row_index]):
@@ -124,24 +104,6 @@ class Parsed:
     rows: list[dict[str, Any]] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
     blank: int = 0
-
-
-def parse_event_id(value: object) -> str:
-    """An event id as text: `24080`, `24080.0` (a number cell) and `24 080` all read `24080`."""
-    if isinstance(value, bool):
-        raise BadValue(f"not an event id: {preview(value)}")
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float | Decimal):
-        if value != int(value):
-            raise BadValue(f"not an event id: {preview(value)}")
-        return str(int(value))
-    text = clean_text(value)
-    if not text:
-        raise BadValue("empty event_id")
-    if _GROUPED_DIGITS.fullmatch(text):
-        return re.sub(r"\D", "", text)
-    return text
 
 
 def _optional_date(value: object) -> date | None:

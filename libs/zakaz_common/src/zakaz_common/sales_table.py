@@ -1,0 +1,83 @@
+"""The QTickets sales table (CONTRACT §5): its columns, how headers match, how an event id reads.
+
+The `Sales` worksheet and the e-mailed sales reports share this shape; each source locates the
+header its own way (a sheet's first row, a report's first matching row) on top of these.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Final
+
+from zakaz_common.errors import BadValue
+from zakaz_common.normalize import clean_text, preview
+
+_GROUPED_DIGITS: Final = re.compile(r"\d{1,3}(?:[ \u00a0\u202f]\d{3})+")
+"""An id shown with thousands grouped, as a spreadsheet or report formats numbers: `24 080`."""
+
+_WHOLE_NUMBER_TEXT: Final = re.compile(r"(\d+)[.,]0+")
+"""An id written as a number with zero decimals: `24080.0`, `24080,00`."""
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column a table must (or may) have: its contract name and the Russian alias."""
+
+    name: str
+    alias: str
+    required: bool = True
+
+
+EVENT_ID: Final = Column("event_id", "id мероприятия")
+EVENT_NAME: Final = Column("event_name", "название")
+CITY: Final = Column("city", "город")
+
+#: The sales table's columns (worksheet `Sales` and e-mailed reports).
+SALES_COLUMNS: Final = (
+    Column("date", "дата"),
+    EVENT_ID,
+    CITY,
+    Column("tickets_sold", "продано билетов"),
+    Column("revenue", "выручка"),
+    Column("event_name", "название", required=False),
+)
+
+
+def header_key(value: object) -> str:
+    """How a header cell is compared: trimmed, spaces collapsed, case-folded, `ё` as `е`."""
+    return clean_text(value).casefold().replace("ё", "е")
+
+
+def columns_by_header(columns: Iterable[Column]) -> dict[str, Column]:
+    """Every accepted header text (name or alias, as `header_key` folds it) → its column."""
+    listed = list(columns)
+    return {header_key(c.name): c for c in listed} | {header_key(c.alias): c for c in listed}
+
+
+def expected_headers(columns: Iterable[Column]) -> str:
+    """The required columns as a message names them: `date (дата), event_id (id мероприятия)…`."""
+    return ", ".join(f"{c.name} ({c.alias})" for c in columns if c.required)
+
+
+def parse_event_id(value: object) -> str:
+    """An event id as text: `24080`, `24080.0`, `24 080` (grouped) all read `24080`."""
+    if isinstance(value, bool):
+        raise BadValue(f"not an event id: {preview(value)}")
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float | Decimal):
+        if value != int(value):
+            raise BadValue(f"not an event id: {preview(value)}")
+        return str(int(value))
+    text = clean_text(value)
+    if not text:
+        raise BadValue("empty event_id")
+    if _GROUPED_DIGITS.fullmatch(text):
+        return re.sub(r"\D", "", text)
+    whole = _WHOLE_NUMBER_TEXT.fullmatch(text)
+    if whole:
+        return whole.group(1)
+    return text
