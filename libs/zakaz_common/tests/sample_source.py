@@ -12,7 +12,7 @@ import time
 from datetime import date, timedelta
 from decimal import Decimal
 
-from zakaz_common.errors import AuthError, BadValue, TransientError
+from zakaz_common.errors import AuthError, BadValue, PermanentError, TransientError
 from zakaz_common.facts import SALES
 from zakaz_common.load import Reject, Scope
 from zakaz_common.manifest import SourceManifest
@@ -33,7 +33,7 @@ MANIFEST = SourceManifest(
 def load(ctx: RunContext) -> LoadOutcome:
     """Load `SAMPLE_ROWS` (JSON [date, event_id, tickets, revenue] lists) as gmail sales.
 
-    `SAMPLE_FAIL=auth` or `transient` makes it fail that way; `SAMPLE_SLEEP=N` makes it take
+    `SAMPLE_FAIL=auth`, `transient` or `after_publish` makes it fail that way; `SAMPLE_SLEEP=N` makes it take
     N seconds first (in short sleeps, so a stop request raised inside it lands promptly).
     """
     deadline = time.monotonic() + float(os.environ.get("SAMPLE_SLEEP", "0"))
@@ -69,6 +69,8 @@ def load(ctx: RunContext) -> LoadOutcome:
     ctx.stage(SALES, rows)
     since, to = window if window else (None, None)
     result = ctx.publish(SALES, Scope(equals={"source": ["gmail"]}, since=since, to=to))
+    if os.environ.get("SAMPLE_FAIL") == "after_publish":
+        raise PermanentError("sample upstream broke after the sales were published")
     ctx.reject(rejects)
     revenue = sum((r["revenue"] for r in rows), Decimal(0))
     return LoadOutcome(

@@ -156,3 +156,24 @@ def test_bad_requests_are_refused_with_a_clear_message(
 def test_request_windows(request_: RunRequest, default_days: int | None, window: object) -> None:
     assert request_.window(date(2025, 6, 1), default_days) == window
     assert RunRequest.from_params(request_.as_params()) == request_
+
+
+def test_marts_follow_what_a_failed_run_published_and_a_dry_run_leaves_them(
+    wh: Warehouse, core: CoreSettings, sample: SourceManifest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows_env(monkeypatch, [["2025-06-01", 1, 2, "100"]])
+    execute(sample, RunRequest(), wh=wh, core=core)
+    first = wh.scalar("SELECT max(generation) FROM mart_source_dates")
+
+    execute(sample, RunRequest(dry_run=True), wh=wh, core=core)
+    assert wh.scalar("SELECT max(generation) FROM mart_source_dates") == first
+
+    rows_env(monkeypatch, [["2025-06-01", 1, 2, "100"], ["2025-06-05", 1, 1, "50"]])
+    monkeypatch.setenv("SAMPLE_FAIL", "after_publish")
+    summary = execute(sample, RunRequest(), wh=wh, core=core)
+
+    assert summary.status == "error"
+    assert wh.scalar("SELECT max(generation) FROM mart_source_dates") > first
+    assert wh.scalar("SELECT last_data_date FROM v_data_freshness WHERE source = 'gmail'") == date(
+        2025, 6, 5
+    )
