@@ -112,13 +112,16 @@ class Stager:
         loaded_at: int,
         *,
         batch_rows: int = INSERT_BATCH_ROWS,
+        extra: tuple[str, ...] = (),
     ) -> None:
         self._wh = wh
         self._spec = spec
         self._run_id = run_id
         self._loaded_at = loaded_at
         self._batch_rows = batch_rows
-        self._buffer: dict[str, list[Any]] = {c: [] for c in spec.columns}
+        #: Staging-only columns every row also carries (not part of the fact).
+        self._columns = spec.columns + extra
+        self._buffer: dict[str, list[Any]] = {c: [] for c in self._columns}
         self._seq = 0
 
     @property
@@ -152,7 +155,7 @@ class Stager:
         }
         data.update(self._buffer)
         self._wh.insert_columns(self._spec.staging, data)
-        self._buffer = {c: [] for c in self._spec.columns}
+        self._buffer = {c: [] for c in self._columns}
 
 
 def stage(
@@ -163,6 +166,70 @@ def stage(
     stager.extend(rows)
     stager.flush()
     return stager.staged
+
+
+def carry_staged(
+    wh: Warehouse,
+    spec: FactSpec,
+    *,
+    from_run: str,
+    to_run: str,
+    loaded_at: int,
+    tag: str,
+    values: Sequence[str],
+    seq_offset: int,
+    lookups: Mapping[str, tuple[str, Mapping[str, str]]] | None = None,
+) -> int:
+    """Copy the staged rows of `from_run` whose `tag` column is in `values` into `to_run`.
+
+    This is how a run takes over what an earlier run staged from upstream pages that have not
+    changed since, without reading them again. Copied rows get `_seq` numbers after `seq_offset`
+    (the rows this run staged itself). `lookups` re-derives attribute columns from this run's
+    knowledge: `{column: (key_column, mapping)}` sets `column` to `mapping[key_column]` (empty
+    when the key is not in the mapping), so a renamed event is not carried under its old name.
+    Returns how many rows were copied.
+    """
+    if not values:
+        return 0
+    params: dict[str, Any] = {
+        "from_run": from_run,
+        "to_run": to_run,
+        "loaded_at": loaded_at,
+        "values": list(values),
+        "offset": seq_offset,
+    }
+    chosen = []
+    for column in spec.columns:
+        if lookups and column in lookups:
+            key_column, mapping = lookups[column]
+            name = f"lookup{len(params)}"
+            params[f"{name}_keys"] = list(mapping)
+            params[f"{name}_values"] = [mapping[k] for k in mapping]
+            chosen.append(
+                f"transform({_ident(key_column)}, {{{name}_keys:Array(String)}}, "
+                f"{{{name}_values:Array(String)}}, '')"
+            )
+        else:
+            chosen.append(_ident(column))
+    cols = ", ".join(_ident(c) for c in spec.columns)
+    tagged = _ident(tag)
+    before = wh.scalar(
+        f"SELECT count() FROM {spec.staging} WHERE run_id = {{to_run:String}}", params
+    )
+    wh.command(
+        f"""
+        INSERT INTO {spec.staging} (run_id, _seq, loaded_at, {tagged}, {cols})
+        SELECT {{to_run:String}}, {{offset:UInt64}} + _seq, {{loaded_at:UInt32}}, {tagged},
+               {", ".join(chosen)}
+        FROM {spec.staging}
+        WHERE run_id = {{from_run:String}} AND {tagged} IN {{values:Array(String)}}
+        """,
+        params,
+    )
+    after = wh.scalar(
+        f"SELECT count() FROM {spec.staging} WHERE run_id = {{to_run:String}}", params
+    )
+    return int(after or 0) - int(before or 0)
 
 
 def publish(

@@ -8,24 +8,32 @@ before any other module sees a record (`privacy`): orders keep only whitelisted 
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import partial
 from types import TracebackType
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_exponential
 from zakaz_common.errors import AuthError, PermanentError, StructuralError, TransientError
 from zakaz_common.http import retry_after_seconds
+from zakaz_common.pagemarks import PageHistory, PageMark, digest
 from zakaz_common.redact import scrub
 
 from zakaz_qtickets_api.privacy import safe_event, safe_order, safe_value
 from zakaz_qtickets_api.settings import QticketsSettings
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+#: What strips a record to the fields this source may keep (`privacy.safe_order`, …).
+SafeRecord = Callable[[Mapping[str, Any]], dict[str, Any]]
 
 #: Rows per page asked for; the server may answer with its own size, `paging` tells which.
 PER_PAGE: Final = 100
@@ -137,14 +145,21 @@ class QticketsClient:
     def events(self) -> Iterator[dict[str, Any]]:
         """Every event with its shows (only the fields this source uses)."""
         body = {"select": list(EVENT_FIELDS), "orderBy": {"id": "asc"}}
-        for raw in self._pages("events", body):
-            yield safe_event(raw)
+        for page in self._listing("events", body, safe_event, PageHistory()):
+            yield from page.records or ()
 
     def orders(self, paid_from: datetime, paid_before: datetime) -> Iterator[dict[str, Any]]:
         """Paid orders with `paid_from <= payed_at < paid_before`, buyers' PII removed.
 
         The server may ignore the filters (undocumented for orders): callers re-check them.
         """
+        for page in self.order_pages(paid_from, paid_before):
+            yield from page.records or ()
+
+    def order_pages(
+        self, paid_from: datetime, paid_before: datetime, history: PageHistory | None = None
+    ) -> Iterator[Page]:
+        """Pages of `orders(…)`; a page whose bytes `history` already knows is not decoded."""
         body = {
             "select": list(ORDER_FIELDS),
             "where": [
@@ -155,8 +170,7 @@ class QticketsClient:
             # Ascending ids keep pages stable while new orders arrive at the end.
             "orderBy": {"id": "asc"},
         }
-        for raw in self._pages("orders", body):
-            yield safe_order(raw)
+        yield from self._listing("orders", body, safe_order, history or PageHistory())
 
     def seats(self, show_id: str) -> list[dict[str, Any]]:
         """Every seat (or general-admission zone) of a show with its counters."""
@@ -175,43 +189,55 @@ class QticketsClient:
 
     # -- transport -------------------------------------------------------------------------------
 
-    def _pages(self, path: str, body: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    def _listing(
+        self, path: str, body: Mapping[str, Any], safe: SafeRecord, history: PageHistory
+    ) -> Iterator[Page]:
         seen: set[str] = set()
-        page = 1
+        received = 0
+        number = 1
         while True:
-            payload = self._call(path, {**body, "page": page, "perPage": PER_PAGE})
-            data, paging = _listing(payload, path)
-            current = _int(paging.get("currentPage"), page)
-            if current != page:
-                raise StructuralError(
-                    f"QTickets answered page {current} of /{path} when asked for page {page}: "
-                    "the server ignores paging in the request body; stopped to avoid a loop"
-                )
-            fresh = [item for item in data if _ident(item) not in seen]
-            if data and not fresh:
-                raise StructuralError(
-                    f"QTickets sent page {page} of /{path} with only rows already received: "
-                    "paging goes round in a loop; stopped"
-                )
-            for item in fresh:
-                seen.add(_ident(item))
-                yield item
-            per_page = _int(paging.get("perPage"), PER_PAGE)
-            total = _int(paging.get("total"), 0)
-            if not data or len(data) < per_page or page * per_page >= total:
-                if len(seen) < total:
+            request = {**body, "page": number, "perPage": PER_PAGE}
+            page = self._retrying(partial(self._page, path, number, request, safe, history))
+            if page.records is not None:
+                fresh = [item for item in page.records if _ident(item) not in seen]
+                if page.records and not fresh:
+                    raise StructuralError(
+                        f"QTickets sent page {number} of /{path} with only rows already "
+                        "received: paging goes round in a loop; stopped"
+                    )
+                seen.update(_ident(item) for item in fresh)
+                received += len(fresh)
+                yield replace(page, records=fresh)
+            else:
+                received += page.rows
+                yield page
+            if not page.rows or page.rows < page.per_page or number * page.per_page >= page.total:
+                if received < page.total:
                     log.warning(
                         "QTickets /%s ended after %d of %d rows (rows vanished while paging?)",
                         path,
-                        len(seen),
-                        total,
+                        received,
+                        page.total,
                     )
                 return
-            if page >= MAX_PAGES:
+            if number >= MAX_PAGES:
                 raise StructuralError(f"QTickets /{path} has more than {MAX_PAGES} pages; stopped")
-            page += 1
+            number += 1
+
+    def _page(
+        self,
+        path: str,
+        number: int,
+        body: Mapping[str, Any],
+        safe: SafeRecord,
+        history: PageHistory,
+    ) -> Page:
+        return read_page(path, number, self._fetch(path, body), safe, history)
 
     def _call(self, path: str, body: Mapping[str, Any]) -> Any:
+        return self._retrying(lambda: _decode(self._fetch(path, body), path))
+
+    def _retrying(self, attempt: Callable[[], T]) -> T:
         retrying = Retrying(
             retry=retry_if_exception_type(TransientError),
             stop=stop_after_attempt(self._attempts),
@@ -219,9 +245,9 @@ class QticketsClient:
             before_sleep=self._note_retry,
             reraise=True,
         )
-        return retrying(self._get, path, body)
+        return retrying(attempt)
 
-    def _get(self, path: str, body: Mapping[str, Any]) -> Any:
+    def _fetch(self, path: str, body: Mapping[str, Any]) -> bytes:
         self.stats["requests"] += 1
         try:
             # A GET with a JSON body: httpx.get() has no json=, and the API reads only the body.
@@ -252,8 +278,55 @@ def _wait(state: RetryCallState) -> float:
     return float(_BACKOFF(state))
 
 
-def _classify(response: httpx.Response, path: str, base_url: str) -> Any:
-    """The decoded body of a good answer, or the right error for a bad one."""
+@dataclass(frozen=True)
+class Page:
+    """One page of a listing, as received."""
+
+    number: int
+    #: The digest of the page's bytes (`zakaz_common.pagemarks.digest`).
+    digest: str
+    #: Rows on the page, its size and the listing's total, as `paging` says.
+    rows: int
+    per_page: int
+    total: int
+    #: The page's records with PII removed; None when the page was not decoded because the
+    #: history knows these exact bytes (`known` is then that run's mark).
+    records: list[dict[str, Any]] | None
+    known: PageMark | None = None
+
+
+def read_page(path: str, number: int, body: bytes, safe: SafeRecord, history: PageHistory) -> Page:
+    """A listing page from its bytes: not decoded when `history` knows them, else checked."""
+    page_digest = digest(body)
+    known = history.unchanged(number, page_digest)
+    if known is not None:
+        return Page(number, page_digest, known.rows, known.per_page, known.total, None, known)
+    data, paging = _rows_and_paging(_decode(body, path), path)
+    current = _int(paging.get("currentPage"), number)
+    if current != number:
+        raise StructuralError(
+            f"QTickets answered page {current} of /{path} when asked for page {number}: "
+            "the server ignores paging in the request body; stopped to avoid a loop"
+        )
+    return Page(
+        number,
+        page_digest,
+        len(data),
+        _int(paging.get("perPage"), PER_PAGE),
+        _int(paging.get("total"), 0),
+        [safe(item) for item in data],
+    )
+
+
+def _decode(body: bytes, path: str) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError as exc:
+        raise TransientError(f"QTickets sent a broken JSON body for GET /{path}") from exc
+
+
+def _classify(response: httpx.Response, path: str, base_url: str) -> bytes:
+    """The body of a good answer, or the right error for a bad one."""
     status = response.status_code
     html = "html" in response.headers.get("content-type", "")
     if status == 200:
@@ -262,10 +335,7 @@ def _classify(response: httpx.Response, path: str, base_url: str) -> Any:
                 f"QTickets answered GET /{path} with an HTML page, not JSON: QTICKETS_BASE_URL "
                 f"({base_url}) must be the REST API root ending in /api/rest/v1"
             )
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise TransientError(f"QTickets sent a broken JSON body for GET /{path}") from exc
+        return response.content
     detail = _error_detail(response)
     if status in {401, 403}:
         raise AuthError(
@@ -298,7 +368,7 @@ def _error_detail(response: httpx.Response) -> str:
     return "no error text"
 
 
-def _listing(payload: Any, path: str) -> tuple[list[dict[str, Any]], Mapping[str, Any]]:
+def _rows_and_paging(payload: Any, path: str) -> tuple[list[dict[str, Any]], Mapping[str, Any]]:
     if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
         raise StructuralError(f"QTickets /{path}: the answer has no `data` list")
     data = payload["data"]

@@ -13,31 +13,27 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from decimal import Decimal
 from typing import Any
 
 from zakaz_common.cities import CityDirectory
 from zakaz_common.errors import AuthError, BadInput, ConfigError, UpstreamError
 from zakaz_common.facts import EVENTS, INVENTORY, SALES
 from zakaz_common.load import Reject, Scope
+from zakaz_common.pagemarks import PageHistory, last_marks, record_marks
 from zakaz_common.runs import LoadOutcome, RunContext
 from zakaz_common.timeutil import MSK
 
 from zakaz_qtickets_api.client import QticketsClient
 from zakaz_qtickets_api.facts import SALES_UTM
+from zakaz_qtickets_api.orders import STREAM, OrderStream, Staging
 from zakaz_qtickets_api.settings import get_settings
 from zakaz_qtickets_api.transform import (
     SOURCE,
     EventInfo,
-    Sale,
-    Skip,
     event_row,
     inventory_row,
     read_event,
-    read_order,
-    sales_row,
     show_inventory,
-    utm_row,
 )
 
 log = logging.getLogger(__name__)
@@ -50,7 +46,6 @@ class Harvest:
     since: date
     to: date
     events: dict[str, EventInfo] = field(default_factory=dict)
-    sales: list[Sale] = field(default_factory=list)
     inventory: list[dict[str, Any]] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
     #: Events whose inventory is kept as it was because a show's seats failed to load.
@@ -66,40 +61,51 @@ def load(ctx: RunContext) -> LoadOutcome:
     if window is None:  # cannot happen: QTICKETS_DAYS_BACK always gives a default window
         raise ConfigError("qtickets_api needs a date window: give --days or --since/--to")
     harvest = Harvest(*window)
+    dry = ctx.request.dry_run
+    marks_scope = f"{harvest.since}..{harvest.to}"
+    history = PageHistory() if dry else last_marks(ctx.wh, SOURCE, STREAM, marks_scope)
     with QticketsClient.from_settings(settings) as client:
         _read_events(client, harvest)
-        _read_orders(client, harvest)
+        stream = OrderStream(
+            harvest.since,
+            harvest.to,
+            harvest.events,
+            None if dry else Staging(ctx.wh, ctx.run_id, ctx.loaded_at),
+            history,
+        )
+        _read_orders(client, harvest, stream)
         _read_inventory(client, harvest, datetime.fromtimestamp(ctx.loaded_at, MSK))
         harvest.counts.update({f"http_{k}": v for k, v in client.stats.items()})
+    # Sales rows were staged as their pages arrived; nothing is published before every read
+    # above succeeded, so an upstream failure still changes nothing the views show.
+    stream.finish()
+    harvest.rejects.extend(stream.rejects)
     event_rows = [event_row(e) for e in harvest.events.values()]
-    sales_rows = [sales_row(s, harvest.events.get(s.event_id)) for s in harvest.sales]
-    counts = _counts(harvest, len(sales_rows))
+    counts = _counts(harvest, stream)
     outcome = LoadOutcome(
-        rows_processed=len(event_rows) + len(sales_rows) + len(harvest.inventory),
+        rows_processed=len(event_rows) + counts["sales_rows"] + len(harvest.inventory),
         rows_rejected=len(harvest.rejects),
         counts=counts,
     )
-    if ctx.request.dry_run:
+    if dry:
         outcome.message = "dry run, nothing written: " + _summary(counts, harvest)
         return outcome
     api = {"source": [SOURCE]}
     dated = Scope(equals=api, since=harvest.since, to=harvest.to)
     kept = {"event_id": harvest.kept_events} if harvest.kept_events else {}
+    ctx.stage(EVENTS, event_rows)
+    ctx.stage(INVENTORY, harvest.inventory)
     published = {
-        "events": (EVENTS, event_rows, Scope(equals=api)),
-        "sales": (SALES, sales_rows, dated),
-        "sales_utm": (SALES_UTM, [utm_row(s) for s in harvest.sales], dated),
-        "inventory": (
-            INVENTORY,
-            harvest.inventory,
-            Scope(equals=api, excluded=kept),
-        ),
+        "events": (EVENTS, Scope(equals=api)),
+        "sales": (SALES, dated),
+        "sales_utm": (SALES_UTM, dated),
+        "inventory": (INVENTORY, Scope(equals=api, excluded=kept)),
     }
-    for name, (spec, rows, scope) in published.items():
-        ctx.stage(spec, rows)
+    for name, (spec, scope) in published.items():
         result = ctx.publish(spec, scope)
         counts[f"{name}_upserted"], counts[f"{name}_retracted"] = result.upserted, result.retracted
     ctx.reject(harvest.rejects)
+    record_marks(ctx.wh, SOURCE, STREAM, marks_scope, ctx.run_id, stream.marks)
     outcome.message = _summary(counts, harvest)
     ctx.log.info("qtickets_api: %s", outcome.message)
     return outcome
@@ -117,22 +123,11 @@ def _read_events(client: QticketsClient, harvest: Harvest) -> None:
             harvest.events[found.event_id] = found
 
 
-def _read_orders(client: QticketsClient, harvest: Harvest) -> None:
+def _read_orders(client: QticketsClient, harvest: Harvest, stream: OrderStream) -> None:
     paid_from = datetime.combine(harvest.since, time(0), MSK)
     paid_before = datetime.combine(harvest.to + timedelta(days=1), time(0), MSK)
-    for raw in client.orders(paid_from, paid_before):
-        harvest.counts["orders"] += 1
-        found = read_order(raw)
-        if isinstance(found, Reject):
-            harvest.rejects.append(found)
-            harvest.counts["orders_rejected"] += 1
-        elif isinstance(found, Skip):
-            harvest.counts[f"orders_{found.reason}"] += 1
-        elif not harvest.since <= found.sale_date <= harvest.to:
-            # The server's filter is undocumented for orders: re-checked here.
-            harvest.counts["orders_outside_window"] += 1
-        else:
-            harvest.sales.append(found)
+    for page in client.order_pages(paid_from, paid_before, stream.history):
+        stream.feed(page)
 
 
 def _read_inventory(client: QticketsClient, harvest: Harvest, observed_at: datetime) -> None:
@@ -166,24 +161,26 @@ def _read_inventory(client: QticketsClient, harvest: Harvest, observed_at: datet
             harvest.inventory.append(inventory_row(event, total, left, observed_at))
 
 
-def _counts(harvest: Harvest, sales_rows: int) -> dict[str, Any]:
+def _counts(harvest: Harvest, stream: OrderStream) -> dict[str, Any]:
     counts: dict[str, Any] = {
         "window_since": harvest.since.isoformat(),
         "window_to": harvest.to.isoformat(),
         "events": len(harvest.events),
         "orders": 0,
         "orders_rejected": 0,
-        "sales_rows": sales_rows,
-        "sales_keys": len({(s.sale_date, s.event_id) for s in harvest.sales}),
-        "tickets_sold": sum(s.tickets_sold for s in harvest.sales),
-        "revenue": str(sum((s.revenue for s in harvest.sales), Decimal("0.00"))),
+        "sales_rows": 0,
+        "tickets_sold": 0,
         "shows": 0,
         "shows_with_inventory": 0,
         "shows_failed": len(harvest.failed_shows),
         "failed_show_ids": list(harvest.failed_shows),
         "inventory_events": len(harvest.inventory),
+        "pages_unchanged": stream.carried_pages,
     }
     counts.update(harvest.counts)
+    counts.update((k, v) for k, v in stream.counts.items() if k != "revenue_kopecks")
+    counts["sales_keys"] = stream.sales_keys()
+    counts["revenue"] = str(stream.revenue)
     return counts
 
 
