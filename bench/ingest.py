@@ -1,15 +1,18 @@
-"""Ingest: 1,000,000 QTickets-shaped orders through our own PII filter, transform and loader.
+"""Ingest: 1,000,000 QTickets-shaped orders through the qtickets_api source's own page reader,
+transform and loader.
 
 The orders are generated (seeded: 1–3 baskets each, buyers' PII, UTMs, unpaid, cancelled and
-refunded ones) in chunks, so nothing holds the whole payload. The pipeline is what the
-`qtickets_api` source does per order — `safe_order` → `read_order` → `sales_row` — then the
-shared stage → publish. The baseline inserts the same number of already-flattened sale rows
-columnar, one `client.insert` per 100,000 rows. Generation time is measured apart and left out
-of both.
+refunded ones) as the API sends them: JSON pages of 100 orders with `paging`, one page at a
+time, so nothing holds the whole payload. The pipeline is what the source does with each page
+it receives: `read_page` (digest, decode, PII whitelist) → `OrderStream` (`read_order`, sales and
+sales-by-UTM rows staged as they come) → publish both facts → record the page marks. The
+baseline inserts the same flattened rows columnar, one `client.insert` per 100,000 rows.
+Generation time is measured apart and left out of both.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import resource
 import time
@@ -21,16 +24,20 @@ from typing import Any
 
 from zakaz_common.clickhouse import Warehouse
 from zakaz_common.facts import SALES
-from zakaz_common.load import Scope, Stager, publish
+from zakaz_common.load import Scope, publish
+from zakaz_common.pagemarks import last_marks, record_marks
+from zakaz_qtickets_api.client import PER_PAGE, read_page
+from zakaz_qtickets_api.facts import SALES_UTM
+from zakaz_qtickets_api.orders import STREAM, OrderStream, Staging
 from zakaz_qtickets_api.privacy import safe_order
-from zakaz_qtickets_api.transform import Sale, read_order, sales_row
+from zakaz_qtickets_api.transform import SOURCE, EventInfo
 
-#: Orders per generated chunk: small enough to keep memory flat.
-CHUNK = 10_000
 #: Rows per baseline insert, as the issue fixes it.
 BASELINE_BATCH = 100_000
 EVENTS = 200
 _FIRST_DAY = date(2026, 9, 1)
+_DAYS = 60
+_CITIES = ("москва", "санкт-петербург", "казань", "екатеринбург", "нижний новгород")
 
 
 @dataclass(frozen=True)
@@ -38,15 +45,18 @@ class IngestResult:
     """One pipeline pass."""
 
     orders: int
-    sales: int
+    #: Flattened rows staged: sales rows plus sales-by-UTM rows.
+    rows: int
     seconds: float
     generate_seconds: float
     fact_rows_written: int
+    pages: int
+    pages_unchanged: int
 
     @property
     def rows_per_second(self) -> float:
-        """Orders per second through transform and load (generation excluded)."""
-        return self.orders / self.seconds if self.seconds else 0.0
+        """Flattened rows per second through decode, transform and load (generation excluded)."""
+        return self.rows / self.seconds if self.seconds else 0.0
 
 
 def rss_mb() -> float:
@@ -63,15 +73,31 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def orders(count: int, seed: int = 7) -> Iterator[list[dict[str, Any]]]:
-    """`count` orders as QTickets sends them, in chunks of CHUNK."""
+def events() -> dict[str, EventInfo]:
+    """The events the orders belong to, as the source reads them before the orders."""
+    return {
+        str(24_000 + i): EventInfo(
+            event_id=str(24_000 + i),
+            name=f"Стендап: большой сольный концерт №{i}",
+            event_date=_FIRST_DAY + timedelta(days=_DAYS + i % 30),
+            city=_CITIES[i % len(_CITIES)],
+            show_ids=(str(150_000 + i),),
+        )
+        for i in range(EVENTS)
+    }
+
+
+def pages(count: int, seed: int = 7) -> Iterator[bytes]:
+    """`count` orders as QTickets sends them: JSON pages of PER_PAGE orders, in id order."""
     rnd = random.Random(seed)
     made = 0
+    number = 0
     while made < count:
+        number += 1
         chunk = []
-        for _ in range(min(CHUNK, count - made)):
+        for _ in range(min(PER_PAGE, count - made)):
             made += 1
-            day = _FIRST_DAY + timedelta(days=rnd.randrange(60))
+            day = _FIRST_DAY + timedelta(days=rnd.randrange(_DAYS))
             paid = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(
                 seconds=rnd.randrange(86_400)
             )
@@ -97,6 +123,7 @@ def orders(count: int, seed: int = 7) -> Iterator[list[dict[str, Any]]]:
                     "payed": rnd.random() < 0.9,
                     "payed_at": paid.isoformat(),
                     "created_at": paid.isoformat(),
+                    "updated_at": paid.isoformat(),
                     "deleted_at": "2026-10-02T10:00:00+03:00" if rnd.random() < 0.05 else None,
                     "event_id": 24_000 + made % EVENTS,
                     "client": {
@@ -113,55 +140,76 @@ def orders(count: int, seed: int = 7) -> Iterator[list[dict[str, Any]]]:
                     "price": sum(b["price"] for b in baskets),
                 }
             )
-        yield chunk
+        paging = {"perPage": PER_PAGE, "currentPage": number, "total": count}
+        yield json.dumps({"data": chunk, "paging": paging}, ensure_ascii=False).encode()
 
 
 def pipeline(wh: Warehouse, count: int, run_id: str) -> IngestResult:
-    """Transform and load `count` orders as the qtickets_api source does; publish once."""
-    stager = Stager(wh, SALES, run_id, int(time.time()))
+    """Read, transform and load `count` orders as the qtickets_api source does; publish once."""
+    since, to = _FIRST_DAY, _FIRST_DAY + timedelta(days=_DAYS - 1)
+    scope_key = f"{since}..{to}"
     generate = 0.0
-    sales = 0
     started = time.perf_counter()
-    source = orders(count)
+    history = last_marks(wh, SOURCE, STREAM, scope_key)
+    stream = OrderStream(since, to, events(), Staging(wh, run_id, int(time.time())), history)
+    source = pages(count)
+    number = 0
     while True:
         g0 = time.perf_counter()
-        chunk = next(source, None)
+        body = next(source, None)
         generate += time.perf_counter() - g0
-        if chunk is None:
+        if body is None:
             break
-        for raw in chunk:
-            sale = read_order(safe_order(raw))
-            if isinstance(sale, Sale):
-                stager.add(sales_row(sale, None))
-                sales += 1
-    stager.flush()
-    result = publish(wh, SALES, run_id, Scope(equals={"source": ["qtickets_api"]}))
+        number += 1
+        stream.feed(read_page("orders", number, body, safe_order, history))
+    stream.finish()
+    scope = Scope(equals={"source": [SOURCE]}, since=since, to=to)
+    written = sum(publish(wh, spec, run_id, scope).written for spec in (SALES, SALES_UTM))
+    record_marks(wh, SOURCE, STREAM, scope_key, run_id, stream.marks)
     seconds = time.perf_counter() - started - generate
-    return IngestResult(count, sales, seconds, generate, result.written)
+    rows = 2 * stream.counts["sales_rows"]
+    return IngestResult(count, rows, seconds, generate, written, number, stream.carried_pages)
 
 
 def baseline(wh: Warehouse, count: int) -> float:
-    """Seconds to insert `count` flattened sale rows columnar, BASELINE_BATCH per insert."""
+    """Seconds to insert `count` flattened rows (half sales, half sales-by-UTM) columnar,
+    BASELINE_BATCH per insert."""
     wh.command("DROP TABLE IF EXISTS bench_baseline_sales")
+    wh.command("DROP TABLE IF EXISTS bench_baseline_utm")
     wh.command(
-        "CREATE TABLE bench_baseline_sales (sale_date Date, event_id String, source LowCardinality(String), "
-        "event_name String, city String, tickets_sold Int64, revenue Decimal(18, 2)) "
-        "ENGINE = MergeTree ORDER BY (source, sale_date, event_id)"
+        "CREATE TABLE bench_baseline_sales (sale_date Date, event_id String, "
+        "source LowCardinality(String), event_name String, city String, tickets_sold Int64, "
+        "revenue Decimal(18, 2)) ENGINE = MergeTree ORDER BY (source, sale_date, event_id)"
+    )
+    wh.command(
+        "CREATE TABLE bench_baseline_utm (sale_date Date, event_id String, "
+        "source LowCardinality(String), utm_source String, utm_medium String, "
+        "utm_campaign String, utm_content String, utm_term String, tickets_sold Int64, "
+        "revenue Decimal(18, 2)) ENGINE = MergeTree ORDER BY (source, sale_date, event_id)"
     )
     rnd = random.Random(11)
     spent = 0.0
-    for start in range(0, count, BASELINE_BATCH):
-        n = min(BASELINE_BATCH, count - start)
-        columns = {
-            "sale_date": [_FIRST_DAY + timedelta(days=rnd.randrange(60)) for _ in range(n)],
-            "event_id": [str(24_000 + i % EVENTS) for i in range(n)],
-            "source": ["qtickets_api"] * n,
-            "event_name": [""] * n,
-            "city": [""] * n,
-            "tickets_sold": [rnd.randint(1, 3) for _ in range(n)],
-            "revenue": [Decimal(rnd.choice((900, 1500, 2500))) for _ in range(n)],
-        }
-        t0 = time.perf_counter()
-        wh.insert_columns("bench_baseline_sales", columns)
-        spent += time.perf_counter() - t0
+    half = count // 2
+    for table in ("bench_baseline_sales", "bench_baseline_utm"):
+        for start in range(0, half, BASELINE_BATCH):
+            n = min(BASELINE_BATCH, half - start)
+            columns: dict[str, list[Any]] = {
+                "sale_date": [_FIRST_DAY + timedelta(days=rnd.randrange(_DAYS)) for _ in range(n)],
+                "event_id": [str(24_000 + i % EVENTS) for i in range(n)],
+                "source": [SOURCE] * n,
+                "tickets_sold": [rnd.randint(1, 3) for _ in range(n)],
+                "revenue": [Decimal(rnd.choice((900, 1500, 2500))) for _ in range(n)],
+            }
+            if table == "bench_baseline_sales":
+                columns["event_name"] = [f"Стендап №{i % EVENTS}" for i in range(n)]
+                columns["city"] = [_CITIES[i % len(_CITIES)] for i in range(n)]
+            else:
+                columns["utm_source"] = ["vk" if i % 2 else "" for i in range(n)]
+                columns["utm_medium"] = ["cpc" if i % 2 else "" for i in range(n)]
+                columns["utm_campaign"] = [""] * n
+                columns["utm_content"] = ["msk_02_12" if i % 2 else "" for i in range(n)]
+                columns["utm_term"] = [""] * n
+            t0 = time.perf_counter()
+            wh.insert_columns(table, columns)
+            spent += time.perf_counter() - t0
     return spent

@@ -300,3 +300,20 @@ def test_chunks(since: date, to: date, days: int, expected: list[tuple[date, dat
 def test_chunks_rejects_empty_windows(days: int) -> None:
     with pytest.raises(ValueError, match="at least one day"):
         chunks(date(2025, 1, 1), date(2025, 1, 10), days)
+
+
+@pytest.mark.parametrize("offset", [-12, -5, -1, 0, 1, 3, 5, 9, 12, 14])
+@pytest.mark.parametrize("stamp", ["2026-03-01T00:30:00", "2026-12-31T23:59:59"])
+def test_api_stamps_with_any_offset_are_the_moment_they_name(stamp: str, offset: int) -> None:
+    text = f"{stamp}{'+' if offset >= 0 else '-'}{abs(offset):02d}:00"
+    naive = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S")
+    moment = naive.replace(tzinfo=timezone(timedelta(hours=offset)))
+
+    assert parse_datetime(text) == moment
+    assert parse_datetime(text).tzinfo == MSK
+    assert parse_datetime(text.replace("T", " ")) == moment
+
+
+def test_an_api_stamp_with_an_impossible_offset_is_a_bad_value() -> None:
+    with pytest.raises(BadValue):
+        parse_datetime("2026-03-01T00:30:00+25:00")

@@ -11,7 +11,8 @@ import pytest
 from zakaz_common.cities import CityDirectory
 from zakaz_common.errors import BadValue
 from zakaz_common.load import Reject
-from zakaz_qtickets_api.privacy import safe_event, safe_order, safe_utm
+from zakaz_common.redact import scrub
+from zakaz_qtickets_api.privacy import safe_event, safe_order, safe_utm, safe_value
 from zakaz_qtickets_api.transform import (
     EventInfo,
     Sale,
@@ -449,3 +450,37 @@ def test_a_utc_datetime_object_is_fine_too() -> None:
     found = read_order(raw)
 
     assert isinstance(found, Sale) and found.sale_date == JUNE_3
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "0",
+        "150001",
+        "999999999",
+        "2026-09-21",
+        "2026-09-21T05:29:32+00:00",
+        "2026-09-21 05:29:32+03:00",
+        "2026-09-21T05:29:32.123456Z",
+        "7888-08-08T08:08:08+08:00",
+        "8123-07-07 07:07",
+    ],
+)
+def test_plain_ids_and_timestamps_pass_unchanged_and_scrubbing_would_not_change_them(
+    text: str,
+) -> None:
+    assert safe_value(text) == text == scrub(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "leak"),
+    [
+        ("79990001122", "79990001122"),
+        ("1234567890", "1234567890"),
+        ("buyer@example.ru", "buyer@example.ru"),
+        ("2026-09-21 +7 999 000-11-22", "000-11-22"),
+        ("220220******6407", "6407"),
+    ],
+)
+def test_anything_else_is_scrubbed(text: str, leak: str) -> None:
+    assert leak not in safe_value(text)

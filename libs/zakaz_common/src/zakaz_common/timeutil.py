@@ -31,6 +31,10 @@ _ISO: Final = re.compile(
     r" ?(?P<tz>Z|[+-]\d{2}(?::?\d{2})?)?)?",
     re.IGNORECASE | re.ASCII,
 )
+#: How APIs write a moment (`2026-09-21T05:29:32+03:00`): read by the standard library directly.
+_API_STAMP: Final = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[+-][0-9]{2}:[0-9]{2}", re.ASCII
+)
 _SERIAL_TEXT: Final = re.compile(r"\d+(?:[.,]\d+)?", re.ASCII)
 
 
@@ -105,6 +109,8 @@ def _parse(value: object) -> datetime:
         return _from_serial(Decimal(repr(value)), value)
     if value is None:
         raise BadValue("empty date")
+    if isinstance(value, str) and _API_STAMP.fullmatch(value):
+        return datetime.fromisoformat(value).astimezone(MSK)
     if not isinstance(value, str):
         raise BadValue(f"not a date: {type(value).__name__} {preview(value)}")
     text = " ".join(value.split())

@@ -8,7 +8,6 @@ before any other module sees a record (`privacy`): orders keep only whitelisted 
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
@@ -19,6 +18,7 @@ from types import TracebackType
 from typing import Any, Final, TypeVar
 
 import httpx
+import orjson
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_exponential
 from zakaz_common.errors import AuthError, PermanentError, StructuralError, TransientError
@@ -320,8 +320,8 @@ def read_page(path: str, number: int, body: bytes, safe: SafeRecord, history: Pa
 
 def _decode(body: bytes, path: str) -> Any:
     try:
-        return json.loads(body)
-    except ValueError as exc:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
         raise TransientError(f"QTickets sent a broken JSON body for GET /{path}") from exc
 
 

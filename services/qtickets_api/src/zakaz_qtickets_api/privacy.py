@@ -20,6 +20,14 @@ _EVENT_KEYS: Final = ("id", "name", "is_active", "deleted_at")
 _SHOW_KEYS: Final = ("id", "start_date", "is_active", "deleted_at")
 _UTM_KEYS: Final = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
 _EMAIL: Final = re.compile(r"[^\s@]+@[^\s@]+\.[A-Za-z]{2,}")
+#: Text that cannot hold PII, so needs no scrubbing: short digit strings (ids, counts: a phone
+#: or card takes ten digits or more) and ISO dates and times (no run of more than four digits,
+#: no letters but T and Z, no `@`). Most of an order's strings are of these kinds.
+_PLAIN: Final = re.compile(
+    r"[0-9]{1,9}|[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?"
+    r"(?:Z|[+-][0-9]{2}:?[0-9]{2})?)?",
+    re.ASCII,
+)
 #: Longest text kept from a field (ids, timestamps, names of events and tags are far shorter).
 _TEXT_MAX: Final = 200
 
@@ -87,6 +95,8 @@ def safe_value(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float):
         return value
     if isinstance(value, str):
+        if _PLAIN.fullmatch(value):
+            return value
         return scrub(value[:_TEXT_MAX])
     return _kind(value)
 
