@@ -67,12 +67,15 @@ def _count(wh: Any, table: str) -> int:
 
 def etl_migrates(workdir: Path, act_as: str) -> dict[str, Any]:
     """etl_writer runs the real migrations and loads a row; what it may not do."""
+    from zakaz_common.marts import refresh_marts
     from zakaz_common.migrate import migrate
 
     wh = open_wh(workdir, act_as)
     report = migrate(wh)
     _run_row(wh, "run-1")
     return {
+        # After every run etl_writer swaps fresh marts in (CREATE, INSERT, EXCHANGE, DROP).
+        "refresh_marts": attempt(lambda: refresh_marts(wh).rows["mart_data_freshness"]),
         "applied": report.applied,
         "romi_ddl": wh.scalar(
             "SELECT create_table_query FROM system.tables WHERE name = 'v_romi_kpi'"

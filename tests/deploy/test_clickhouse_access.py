@@ -154,6 +154,7 @@ def test_etl_writer_runs_the_real_migrations(engine: dict[str, dict[str, Any]]) 
     assert etl["second_migrate"] == {"ok": True, "value": []}
     assert etl["runs"] == 1
     assert "SQL SECURITY DEFINER" in etl["romi_ddl"]
+    assert etl["refresh_marts"] == {"ok": True, "value": 5}  # one freshness row per source
 
 
 @pytest.mark.parametrize("statement", ["backup", "create_other_db", "drop_db", "create_user"])

@@ -1,69 +1,53 @@
-"""Marts: whole-table aggregates the dashboards need, rebuilt after every run.
+"""Marts: the rows of five BI views, computed once per run instead of once per dashboard query.
 
-`v_romi_kpi` groups every sale and every ad row by show, and `v_data_freshness` needs the
-latest loaded date of each source; computed per dashboard query they scan every fact row.
-`refresh_marts` computes both once per run into small tables stamped with a generation; the
-views read the newest generation, and older ones are deleted. A rebuild that overlaps another
-is harmless: a later generation started later, so it saw at least as much.
+`v_sales_14d`, `v_marketing_daily`, `v_romi_kpi`, `v_inventory` and `v_data_freshness` read a
+`mart_*` table holding exactly their rows; the rules live in the matching `calc_*` view
+(migration 0009). `refresh_marts` fills a scratch copy of each mart from its `calc_*` view and
+swaps it in with `EXCHANGE TABLES`, which is atomic: a dashboard sees the previous rows or the new
+ones, never a half-filled table. `execute` calls it after every run (failed ones too), once the
+run's outcome is recorded, so the marts are as of the last finished run. Two refreshes that
+overlap each use their own scratch table; the one that swaps last wins, and both are whole.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Final
 
 from zakaz_common.clickhouse import Warehouse
 
-_ROMI = """
-INSERT INTO mart_romi_by_show
-SELECT {gen:UInt64}, city, event_date, toInt64(sum(sold)), CAST(sum(rev) AS Decimal(18, 2)),
-       CAST(sum(vk) AS Decimal(18, 2)), CAST(sum(direct) AS Decimal(18, 2))
-FROM
-(
-    SELECT city, event_date, tickets_sold AS sold, revenue AS rev,
-           toDecimal64(0, 2) AS vk, toDecimal64(0, 2) AS direct
-    FROM v_sales_latest
-    UNION ALL
-    SELECT city, event_date, toInt64(0) AS sold, toDecimal64(0, 2) AS rev,
-           if(platform = 'vk', spend, toDecimal64(0, 2)) AS vk,
-           if(platform = 'direct', spend, toDecimal64(0, 2)) AS direct
-    FROM v_marketing_daily
-    WHERE city != '' AND event_date IS NOT NULL
+#: Each mart and the view that computes its rows.
+MARTS: Final = (
+    ("mart_sales_14d", "calc_sales_14d"),
+    ("mart_marketing_daily", "calc_marketing_daily"),
+    ("mart_romi_kpi", "calc_romi_kpi"),
+    ("mart_inventory", "calc_inventory"),
+    ("mart_data_freshness", "calc_data_freshness"),
 )
-GROUP BY city, event_date
-"""
-
-_DATES = """
-INSERT INTO mart_source_dates
-SELECT {gen:UInt64}, source, last_data_date FROM
-(
-    SELECT source, CAST(max(sale_date), 'Nullable(Date)') AS last_data_date
-    FROM fact_qtickets_sales_daily FINAL GROUP BY source
-    UNION ALL
-    SELECT 'vk_ads', CAST(max(stat_date), 'Nullable(Date)') FROM fact_vk_ads_daily FINAL
-    GROUP BY 'vk_ads'
-    UNION ALL
-    SELECT 'direct', CAST(max(stat_date), 'Nullable(Date)') FROM fact_direct_daily FINAL
-    GROUP BY 'direct'
-)
-SETTINGS do_not_merge_across_partitions_select_final = 1
-"""
 
 
 @dataclass(frozen=True)
 class MartRefresh:
     """What a refresh did."""
 
-    generation: int
     duration_ms: int
+    #: Rows now in each mart.
+    rows: dict[str, int]
 
 
 def refresh_marts(wh: Warehouse) -> MartRefresh:
-    """Rebuild every mart as a new generation and drop the older ones."""
+    """Recompute every mart and swap the new rows in."""
     started = time.perf_counter()
-    gen = time.time_ns()
-    for sql in (_ROMI, _DATES):
-        wh.command(sql, {"gen": gen})
-    for table in ("mart_romi_by_show", "mart_source_dates"):
-        wh.command(f"DELETE FROM {table} WHERE generation < {{gen:UInt64}}", {"gen": gen})
-    return MartRefresh(generation=gen, duration_ms=int((time.perf_counter() - started) * 1000))
+    stamp = time.time_ns()
+    rows = {}
+    for mart, calc in MARTS:
+        scratch = f"{mart}__{stamp}"
+        wh.command(f"CREATE TABLE {scratch} AS {mart}")
+        try:
+            wh.command(f"INSERT INTO {scratch} SELECT * FROM {calc}")
+            wh.command(f"EXCHANGE TABLES {mart} AND {scratch}")
+        finally:
+            wh.command(f"DROP TABLE IF EXISTS {scratch}")
+        rows[mart] = int(wh.scalar(f"SELECT count() FROM {mart}") or 0)
+    return MartRefresh(int((time.perf_counter() - started) * 1000), rows)

@@ -288,6 +288,10 @@ def execute(
                 params=params,
                 trigger=trigger,
             )
+            if not request.dry_run:
+                # After the outcome is recorded, so v_data_freshness shows it; after a failed
+                # run too, which may have published part of its work.
+                _refresh(wh, summary.counts)
     except LockBusy as exc:
         # The run never started: another one is doing the work, so nothing is recorded.
         return RunSummary(manifest.name, run_id, "error", message=str(exc), error=exc)
@@ -326,8 +330,6 @@ def _run_locked(
         message = str(exc) if isinstance(exc, ZakazError) else f"{type(exc).__name__}: {exc}"
         message = scrub(message)
         log.error("run %s of %s failed: %s", run_id, manifest.name, message)
-        if not request.dry_run:
-            _refresh(wh, {})  # a failed run may have published part of its work
         return RunSummary(
             manifest.name,
             run_id,
@@ -337,8 +339,6 @@ def _run_locked(
             error=exc,
         )
     counts = dict(outcome.counts)
-    if not request.dry_run:
-        _refresh(wh, counts)
     status: Status = "dry_run" if request.dry_run else "success"
     return RunSummary(
         manifest.name,
@@ -353,7 +353,7 @@ def _run_locked(
 
 
 def _refresh(wh: Warehouse, counts: dict[str, Any]) -> None:
-    """Rebuild the marts; a failure leaves the previous generation in place and is logged."""
+    """Rebuild the marts; a failure leaves the previous rows in place and is logged."""
     try:
         counts["marts_ms"] = refresh_marts(wh).duration_ms
     except LoadError as exc:
