@@ -1,7 +1,8 @@
 """BI latency: each view's typical DataLens query against the same query on a deduplicated copy.
 
 10,000,000 sales fact rows (8 M live keys over three sources, 2 M superseded versions, 1 %
-retracted) and 2,000,000 ad rows are generated inside ClickHouse. For every `v_*` view the
+retracted), 2,000,000 ad rows and the seat inventory of 5,000 events (two feeds, three
+observations each) are generated inside ClickHouse. For every `v_*` view the
 typical DataLens query (a month filtered by city, grouped by day) runs against the view and
 against a plain MergeTree holding the view's output (the baseline): p50/p95 of each, their ratio.
 """
@@ -107,6 +108,17 @@ def generate(wh: Warehouse) -> None:
         SELECT sale_date, event_id, source, event_name, city, toInt64(0), toDecimal64(0, 2), k, 'bench',
                now(), 3, 1
         FROM (SELECT number * 80 + 3 AS k, {key}, {common} FROM numbers({tombstones}))
+        """
+    )
+    # Seat inventory of every event from both QTickets feeds, each observed three times.
+    wh.command(
+        f"""
+        INSERT INTO fact_qtickets_inventory_latest
+        SELECT toString(number % {EVENTS}), ['qtickets_sheets', 'qtickets_api'][1 + intDiv(number, {EVENTS}) % 2],
+               concat('Шоу ', toString(number % {EVENTS})),
+               toDate('{START}') + ((number % {EVENTS}) * 7) % {DAYS}, {cities}[1 + number % {len(CITIES)}],
+               500, toInt64(number % 500), now(), number, 'bench', now(), 1 + intDiv(number, {EVENTS * 2}), 0
+        FROM numbers({EVENTS * 6})
         """
     )
     for table, platform_cols in (

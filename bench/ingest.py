@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from zakaz_common.clickhouse import Warehouse
@@ -212,4 +213,36 @@ def baseline(wh: Warehouse, count: int) -> float:
             t0 = time.perf_counter()
             wh.insert_columns(table, columns)
             spent += time.perf_counter() - t0
+    return spent
+
+
+#: The fields of a page that ClickHouse's own JSON reader parses for the floor measurement.
+_PAGE_STRUCTURE = (
+    "data Array(Tuple(id UInt64, payed Bool, payed_at String, deleted_at Nullable(String), "
+    "event_id UInt64, utm String, baskets Array(Tuple(id UInt64, price Decimal(18, 2), "
+    "quantity Int64, deleted_at Nullable(String), refunded_at Nullable(String))))), "
+    "paging Tuple(perPage UInt32, currentPage UInt32, total UInt64)"
+)
+
+
+def engine_parse_seconds(wh: Warehouse, count: int, workdir: Path) -> float:
+    """Seconds ClickHouse's own JSON reader takes to parse the same pages, with no transform.
+
+    A floor for any pipeline that starts from the API's JSON: the pages are written to a file
+    (not timed) and read with `file(…, JSONEachRow)`, each page one row.
+    """
+    path = workdir / "orders-pages.jsonl"
+    with path.open("wb") as out:
+        for body in pages(count):
+            out.write(body + b"\n")
+    try:
+        started = time.perf_counter()
+        read = wh.scalar(
+            f"SELECT sum(length(data)) FROM file('{path}', 'JSONEachRow', '{_PAGE_STRUCTURE}')"
+        )
+        spent = time.perf_counter() - started
+    finally:
+        path.unlink()
+    if int(read) != count:
+        raise RuntimeError(f"the engine read {read} orders of {count}")
     return spent
