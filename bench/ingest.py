@@ -24,11 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from zakaz_common.clickhouse import Warehouse
-from zakaz_common.facts import SALES
-from zakaz_common.load import Scope, publish
-from zakaz_common.pagemarks import last_marks, record_marks
+from zakaz_common.load import Scope
+from zakaz_common.pagemarks import last_marks
 from zakaz_qtickets_api.client import PER_PAGE, read_page
-from zakaz_qtickets_api.facts import SALES_UTM
 from zakaz_qtickets_api.orders import STREAM, OrderStream, Staging
 from zakaz_qtickets_api.privacy import safe_order
 from zakaz_qtickets_api.transform import SOURCE, EventInfo
@@ -165,8 +163,8 @@ def pipeline(wh: Warehouse, count: int, run_id: str) -> IngestResult:
         stream.feed(read_page("orders", number, body, safe_order, history))
     stream.finish()
     scope = Scope(equals={"source": [SOURCE]}, since=since, to=to)
-    written = sum(publish(wh, spec, run_id, scope).written for spec in (SALES, SALES_UTM))
-    record_marks(wh, SOURCE, STREAM, scope_key, run_id, stream.marks)
+    written = sum(r.written for r in stream.publish(scope).values())
+    stream.record_marks(scope_key)
     seconds = time.perf_counter() - started - generate
     rows = 2 * stream.counts["sales_rows"]
     return IngestResult(count, rows, seconds, generate, written, number, stream.carried_pages)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
 
 from qtickets_support import Sandbox, expected_sales, live_baskets, run, view_sales
 from zakaz_common.clickhouse import Warehouse
+from zakaz_common.facts import SALES
+from zakaz_common.load import Scope, publish, stage
 from zakaz_common.timeutil import today_msk
 
 DAYS_BACK = 30
@@ -93,3 +97,71 @@ def test_another_window_does_not_use_the_marks_of_this_one(wh: Warehouse, qt_env
 
     assert narrow.counts["pages_unchanged"] == 0
     assert since < to - timedelta(days=6)
+
+
+def recent() -> dict[str, date]:
+    """A window without the gift certificate (paid three days ago, a reject)."""
+    today = today_msk()
+    return {"since": today - timedelta(days=2), "to": today}
+
+
+def test_when_nothing_changed_the_last_publish_stands_and_nothing_is_staged(
+    wh: Warehouse, qt_env: Sandbox
+) -> None:
+    first = run(wh, **recent())
+    before = view_sales(wh)
+
+    again = run(wh, **recent())
+
+    assert first.counts["orders_rejected"] == 0 and first.counts["sales_rows"] > 0
+    assert again.counts["pages_unchanged"] == again.counts["order_pages"]
+    assert again.counts["sales_unchanged_since"] == first.run_id
+    assert order_counts(again.counts) == order_counts(first.counts)
+    assert view_sales(wh) == before
+    staged = "SELECT count() FROM stg_qtickets_sales WHERE run_id = {r:String}"
+    assert wh.scalar(staged, {"r": again.run_id}) == 0
+    # The next run still finds the marks (of the run whose rows are staged) and skips again.
+    third = run(wh, **recent())
+    assert third.counts["sales_unchanged_since"] == first.run_id
+
+
+def test_a_foreign_write_into_the_window_is_repaired_even_if_upstream_did_not_change(
+    wh: Warehouse, qt_env: Sandbox
+) -> None:
+    run(wh, **recent())
+    before = view_sales(wh)
+    key = next(iter(before))
+    time.sleep(1.1)  # fact and mark times are whole seconds
+    stage(
+        wh,
+        SALES,
+        "intruder",
+        [
+            {
+                "source": "qtickets_api",
+                "sale_date": key[0],
+                "event_id": key[1],
+                "event_name": "",
+                "city": "",
+                "tickets_sold": 999,
+                "revenue": Decimal("1.00"),
+            }
+        ],
+        int(time.time()),
+    )
+    publish(wh, SALES, "intruder", Scope(equals={"source": ["qtickets_api"]}), retract=False)
+    assert (
+        wh.scalar(
+            "SELECT tickets_sold FROM fact_qtickets_sales_daily FINAL WHERE event_id = {e:String} "
+            "AND sale_date = {d:Date} AND source = 'qtickets_api'",
+            {"e": key[1], "d": key[0]},
+        )
+        == 999
+    )
+
+    again = run(wh, **recent())
+
+    assert again.counts["pages_unchanged"] == again.counts["order_pages"]
+    assert again.counts["sales_unchanged_since"] == ""
+    assert again.counts["sales_upserted"] == 1
+    assert view_sales(wh) == before

@@ -19,7 +19,7 @@ from zakaz_common.cities import CityDirectory
 from zakaz_common.errors import AuthError, BadInput, ConfigError, UpstreamError
 from zakaz_common.facts import EVENTS, INVENTORY, SALES
 from zakaz_common.load import Reject, Scope
-from zakaz_common.pagemarks import PageHistory, last_marks, record_marks
+from zakaz_common.pagemarks import PageHistory, last_marks
 from zakaz_common.runs import LoadOutcome, RunContext
 from zakaz_common.timeutil import MSK
 
@@ -91,21 +91,17 @@ def load(ctx: RunContext) -> LoadOutcome:
         outcome.message = "dry run, nothing written: " + _summary(counts, harvest)
         return outcome
     api = {"source": [SOURCE]}
-    dated = Scope(equals=api, since=harvest.since, to=harvest.to)
     kept = {"event_id": harvest.kept_events} if harvest.kept_events else {}
     ctx.stage(EVENTS, event_rows)
     ctx.stage(INVENTORY, harvest.inventory)
-    published = {
-        "events": (EVENTS, Scope(equals=api)),
-        "sales": (SALES, dated),
-        "sales_utm": (SALES_UTM, dated),
-        "inventory": (INVENTORY, Scope(equals=api, excluded=kept)),
-    }
-    for name, (spec, scope) in published.items():
-        result = ctx.publish(spec, scope)
+    results = {"events": ctx.publish(EVENTS, Scope(equals=api))}
+    sales = stream.publish(Scope(equals=api, since=harvest.since, to=harvest.to))
+    results["sales"], results["sales_utm"] = sales[SALES.fact], sales[SALES_UTM.fact]
+    results["inventory"] = ctx.publish(INVENTORY, Scope(equals=api, excluded=kept))
+    for name, result in results.items():
         counts[f"{name}_upserted"], counts[f"{name}_retracted"] = result.upserted, result.retracted
     ctx.reject(harvest.rejects)
-    record_marks(ctx.wh, SOURCE, STREAM, marks_scope, ctx.run_id, stream.marks)
+    stream.record_marks(marks_scope)
     outcome.message = _summary(counts, harvest)
     ctx.log.info("qtickets_api: %s", outcome.message)
     return outcome
@@ -176,6 +172,8 @@ def _counts(harvest: Harvest, stream: OrderStream) -> dict[str, Any]:
         "failed_show_ids": list(harvest.failed_shows),
         "inventory_events": len(harvest.inventory),
         "pages_unchanged": stream.carried_pages,
+        # The run whose publish of sales still stands, when nothing changed since it.
+        "sales_unchanged_since": stream.history.run_id if stream.unchanged else "",
     }
     counts.update(harvest.counts)
     counts.update((k, v) for k, v in stream.counts.items() if k != "revenue_kopecks")

@@ -9,6 +9,7 @@ so it is read again (and its rejects recorded again) next time.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,12 +19,20 @@ from typing import Final
 
 from zakaz_common.clickhouse import Warehouse
 from zakaz_common.facts import SALES
-from zakaz_common.load import Reject, Stager, carry_staged
-from zakaz_common.pagemarks import PageHistory, PageMark
+from zakaz_common.load import PublishResult, Reject, Scope, Stager, carry_staged, publish
+from zakaz_common.pagemarks import PageHistory, PageMark, digest, record_marks
 
 from zakaz_qtickets_api.client import Page
 from zakaz_qtickets_api.facts import SALES_UTM
-from zakaz_qtickets_api.transform import EventInfo, Sale, Skip, read_order, sales_row, utm_row
+from zakaz_qtickets_api.transform import (
+    SOURCE,
+    EventInfo,
+    Sale,
+    Skip,
+    read_order,
+    sales_row,
+    utm_row,
+)
 
 #: The name marks of this stream are kept under. Bump the version when what a page turns into
 #: changes (the transform, the staged columns): marks written by older code are then not used.
@@ -56,11 +65,19 @@ class OrderStream:
     #: Marks of the pages this run read cleanly or carried (recorded once the load published).
     marks: list[PageMark] = field(default_factory=list)
     revenue: Decimal = Decimal("0.00")
+    #: Set by `finish` when every page and every event is as the last run saw them and the
+    #: facts were not written since: there is nothing to stage or publish.
+    unchanged: bool = False
     _keys: set[tuple[date, str]] = field(default_factory=set)
     _carried: list[str] = field(default_factory=list)
+    _decoded: int = 0
     _stagers: dict[str, Stager] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        # Page 0 stands for what the rows take from the events: a rename changes its digest.
+        attributes = sorted((e.event_id, e.name, e.city) for e in self.events.values())
+        context = json.dumps(attributes, ensure_ascii=False).encode()
+        self._context = PageMark(0, digest(context), 0, 0, 0)
         if self.staging is not None:
             for spec in (SALES, SALES_UTM):
                 self._stagers[spec.fact] = Stager(
@@ -80,6 +97,7 @@ class OrderStream:
             self.counts.update({k: v for k, v in page.known.counts.items() if k != "order_pages"})
             self.revenue += Decimal(page.known.counts.get("revenue_kopecks", 0)) / 100
             return
+        self._decoded += 1
         counts: Counter[str] = Counter()
         rejected = len(self.rejects)
         for raw in page.records or ():
@@ -107,6 +125,9 @@ class OrderStream:
             stager.flush()
         if self.staging is None or not self._carried:
             return
+        if self._decoded == 0 and self._untouched_since_last_run(self.staging.wh):
+            self.unchanged = True
+            return
         names = {e.event_id: e.name for e in self.events.values()}
         cities = {e.event_id: e.city for e in self.events.values()}
         lookups = {"event_name": ("event_id", names), "city": ("event_id", cities)}
@@ -123,6 +144,51 @@ class OrderStream:
                 lookups={k: v for k, v in lookups.items() if k in spec.columns},
             )
 
+    def publish(self, scope: Scope) -> dict[str, PublishResult]:
+        """Publish the staged sales and sales by UTM (nothing when `unchanged`)."""
+        if self.staging is None:
+            raise RuntimeError("a dry run publishes nothing")
+        if self.unchanged:
+            # Every page and event as the last run read them: its publish stands.
+            return {spec.fact: PublishResult(0, 0) for spec in (SALES, SALES_UTM)}
+        return {
+            spec.fact: publish(
+                self.staging.wh,
+                spec,
+                self.staging.run_id,
+                scope,
+                loaded_at=self.staging.loaded_at,
+            )
+            for spec in (SALES, SALES_UTM)
+        }
+
+    def record_marks(self, scope_key: str) -> int:
+        """After a successful publish: remember the pages (and events, as page 0) read cleanly."""
+        if self.staging is None or self.unchanged or not self.marks:
+            return 0
+        return record_marks(
+            self.staging.wh,
+            SOURCE,
+            STREAM,
+            scope_key,
+            self.staging.run_id,
+            [self._context, *self.marks],
+        )
+
+    def _untouched_since_last_run(self, wh: Warehouse) -> bool:
+        if self.history.unchanged(0, self._context.digest) is None:
+            return False
+        # A run of another window (a backfill) may have written these days since.
+        for spec in (SALES, SALES_UTM):
+            written = wh.scalar(
+                f"SELECT toUnixTimestamp(max(loaded_at)) FROM {spec.fact} "
+                "WHERE source = {source:String} AND sale_date BETWEEN {since:Date} AND {to:Date}",
+                {"source": SOURCE, "since": self.since, "to": self.to},
+            )
+            if int(written or 0) > self.history.recorded_at:
+                return False
+        return True
+
     @property
     def carried_pages(self) -> int:
         """Pages taken over from the last run without decoding them."""
@@ -132,14 +198,20 @@ class OrderStream:
         """Distinct (sale_date, event_id) keys among this run's sales."""
         if self.staging is None or not self._carried:
             return len(self._keys)
-        return int(
-            self.staging.wh.scalar(
-                f"SELECT uniqExact(sale_date, event_id) FROM {SALES.staging} "
-                "WHERE run_id = {run_id:String}",
-                {"run_id": self.staging.run_id},
+        if self.unchanged:
+            sql = (
+                f"SELECT uniqExact(sale_date, event_id) FROM {SALES.fact} FINAL "
+                "WHERE source = {source:String} AND sale_date BETWEEN {since:Date} AND {to:Date} "
+                "AND _deleted = 0"
             )
-            or 0
-        )
+            params = {"source": SOURCE, "since": self.since, "to": self.to}
+        else:
+            sql = (
+                f"SELECT uniqExact(sale_date, event_id) FROM {SALES.staging} "
+                "WHERE run_id = {run_id:String}"
+            )
+            params = {"run_id": self.staging.run_id}
+        return int(self.staging.wh.scalar(sql, params) or 0)
 
     def _stage(self, sale: Sale, page_digest: str, counts: Counter[str]) -> None:
         counts["sales_rows"] += 1
