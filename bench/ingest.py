@@ -160,7 +160,7 @@ def pipeline(wh: Warehouse, count: int, run_id: str) -> IngestResult:
         if body is None:
             break
         number += 1
-        stream.feed(read_page("orders", number, body, safe_order, history))
+        stream.feed(read_page("orders", number, body, safe_order, history, raw=True))
     stream.finish()
     scope = Scope(equals={"source": [SOURCE]}, since=since, to=to)
     written = sum(r.written for r in stream.publish(scope).values())

@@ -11,6 +11,7 @@ import atexit
 import json
 import os
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -105,6 +106,50 @@ class Warehouse:
             )
         return count
 
+    def insert_from_json(
+        self,
+        sql: str,
+        structure: str,
+        lines: Sequence[bytes],
+        parameters: Mapping[str, Any] | None = None,
+        settings: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Run an `INSERT … SELECT … FROM {rows}` where `{rows}` reads JSONEachRow `lines`.
+
+        The engine parses the lines itself (`structure` names the fields it reads; others are
+        skipped unparsed), so Python never builds their objects. The embedded engine reads them
+        through a named pipe in a private directory: they never touch the disk. A server gets
+        them as the body of the request, read by `input()`.
+        """
+        clause = " SETTINGS " + ", ".join(f"{k} = {v}" for k, v in (settings or {}).items())
+        clause = clause if settings else ""
+        if not self.embedded:
+            query = sql.replace("{rows}", f"input('{structure}')") + clause
+            with self._translated(query):
+                self.client.command(
+                    query + " FORMAT JSONEachRow",
+                    parameters=dict(parameters or {}),
+                    data=b"".join(lines),
+                )
+            return
+        with tempfile.TemporaryDirectory(prefix="zakaz-rows-") as private:
+            pipe = os.path.join(private, "rows.jsonl")
+            os.mkfifo(pipe, 0o600)
+            failures: list[BaseException] = []
+            writer = threading.Thread(
+                target=_feed_pipe, args=(pipe, lines, failures), name="zakaz-rows", daemon=True
+            )
+            writer.start()
+            query = sql.replace("{rows}", f"file('{pipe}', 'JSONEachRow', '{structure}')")
+            try:
+                self.command(query + clause, parameters)
+            finally:
+                _drain_pipe(pipe, writer)
+            if failures:
+                raise LoadError(f"feeding rows to the engine failed: {failures[0]}") from failures[
+                    0
+                ]
+
     def table_exists(self, name: str) -> bool:
         """Whether a table or view of that name exists in this database."""
         return bool(
@@ -127,6 +172,32 @@ class Warehouse:
                     f"ClickHouse failed on {what.split(chr(10), maxsplit=1)[0][:120]}: {first[:500]}",
                     code=code,
                 ) from exc
+
+
+def _feed_pipe(pipe: str, lines: Sequence[bytes], failures: list[BaseException]) -> None:
+    try:
+        with open(pipe, "wb") as out:
+            for line in lines:
+                out.write(line)
+    except BrokenPipeError:
+        pass  # the engine stopped reading (its query failed): the query reports why
+    except BaseException as exc:  # handed to the caller's thread
+        failures.append(exc)
+
+
+def _drain_pipe(pipe: str, writer: threading.Thread) -> None:
+    """Let the writer finish: read and drop what the engine did not (its query failed early)."""
+    fd = os.open(pipe, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        while writer.is_alive():
+            try:
+                if not os.read(fd, 1 << 16):
+                    writer.join(0.01)
+            except BlockingIOError:
+                writer.join(0.01)
+    finally:
+        os.close(fd)
+    writer.join()
 
 
 def open_warehouse(

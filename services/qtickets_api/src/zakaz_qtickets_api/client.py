@@ -41,6 +41,9 @@ PER_PAGE: Final = 100
 ATTEMPTS: Final = 4
 #: The longest Retry-After honoured; a longer wait is better left to the next scheduled run.
 MAX_RETRY_AFTER: Final = 60.0
+#: Pages smaller than this are decoded in Python even when the engine could read them (the
+#: last, short page; error bodies): not worth a trip, and the end of paging is read exactly.
+RAW_MIN_BYTES: Final = 4096
 #: A ceiling on pages per listing, far above any organiser's volume: a server that never ends
 #: paging must not keep a run alive for ever.
 MAX_PAGES: Final = 10_000
@@ -157,9 +160,15 @@ class QticketsClient:
             yield from page.records or ()
 
     def order_pages(
-        self, paid_from: datetime, paid_before: datetime, history: PageHistory | None = None
+        self,
+        paid_from: datetime,
+        paid_before: datetime,
+        history: PageHistory | None = None,
+        *,
+        raw: bool = False,
     ) -> Iterator[Page]:
-        """Pages of `orders(…)`; a page whose bytes `history` already knows is not decoded."""
+        """Pages of `orders(…)`; a page whose bytes `history` already knows is not decoded, and
+        with `raw` full pages are left as bytes for the engine to read."""
         body = {
             "select": list(ORDER_FIELDS),
             "where": [
@@ -170,7 +179,7 @@ class QticketsClient:
             # Ascending ids keep pages stable while new orders arrive at the end.
             "orderBy": {"id": "asc"},
         }
-        yield from self._listing("orders", body, safe_order, history or PageHistory())
+        yield from self._listing("orders", body, safe_order, history or PageHistory(), raw=raw)
 
     def seats(self, show_id: str) -> list[dict[str, Any]]:
         """Every seat (or general-admission zone) of a show with its counters."""
@@ -190,14 +199,20 @@ class QticketsClient:
     # -- transport -------------------------------------------------------------------------------
 
     def _listing(
-        self, path: str, body: Mapping[str, Any], safe: SafeRecord, history: PageHistory
+        self,
+        path: str,
+        body: Mapping[str, Any],
+        safe: SafeRecord,
+        history: PageHistory,
+        *,
+        raw: bool = False,
     ) -> Iterator[Page]:
         seen: set[str] = set()
         received = 0
         number = 1
         while True:
             request = {**body, "page": number, "perPage": PER_PAGE}
-            page = self._retrying(partial(self._page, path, number, request, safe, history))
+            page = self._retrying(partial(self._page, path, number, request, safe, history, raw))
             if page.records is not None:
                 fresh = [item for item in page.records if _ident(item) not in seen]
                 if page.records and not fresh:
@@ -231,8 +246,9 @@ class QticketsClient:
         body: Mapping[str, Any],
         safe: SafeRecord,
         history: PageHistory,
+        raw: bool,
     ) -> Page:
-        return read_page(path, number, self._fetch(path, body), safe, history)
+        return read_page(path, number, self._fetch(path, body), safe, history, raw=raw)
 
     def _call(self, path: str, body: Mapping[str, Any]) -> Any:
         return self._retrying(lambda: _decode(self._fetch(path, body), path))
@@ -293,14 +309,38 @@ class Page:
     #: history knows these exact bytes (`known` is then that run's mark).
     records: list[dict[str, Any]] | None
     known: PageMark | None = None
+    #: The page as received, when it was left for the engine to read (`raw=True`).
+    body: bytes | None = None
 
 
-def read_page(path: str, number: int, body: bytes, safe: SafeRecord, history: PageHistory) -> Page:
-    """A listing page from its bytes: not decoded when `history` knows them, else checked."""
+def read_page(
+    path: str,
+    number: int,
+    body: bytes,
+    safe: SafeRecord,
+    history: PageHistory,
+    *,
+    raw: bool = False,
+) -> Page:
+    """A listing page from its bytes: not decoded when `history` knows them, else checked.
+
+    With `raw`, a page whose `paging` can be read from its tail is not decoded either: it is
+    kept as bytes for the engine to read (`engine.read_pages`), which checks the paging again.
+    """
     page_digest = digest(body)
     known = history.unchanged(number, page_digest)
     if known is not None:
         return Page(number, page_digest, known.rows, known.per_page, known.total, None, known)
+    tail = tail_paging(body) if raw and len(body) >= RAW_MIN_BYTES else None
+    if tail is not None:
+        per_page, total, current = tail
+        if current != number:
+            raise StructuralError(
+                f"QTickets answered page {current} of /{path} when asked for page {number}: "
+                "the server ignores paging in the request body; stopped to avoid a loop"
+            )
+        rows = max(0, min(per_page, total - (number - 1) * per_page))
+        return Page(number, page_digest, rows, per_page, total, None, body=body)
     data, paging = _rows_and_paging(_decode(body, path), path)
     current = _int(paging.get("currentPage"), number)
     if current != number:
@@ -316,6 +356,32 @@ def read_page(path: str, number: int, body: bytes, safe: SafeRecord, history: Pa
         _int(paging.get("total"), 0),
         [safe(item) for item in data],
     )
+
+
+def tail_paging(body: bytes) -> tuple[int, int, int] | None:
+    """`(perPage, total, currentPage)` from the `paging` object that ends a page, or None.
+
+    The API writes `paging` after `data`, so it is read from the last bytes without decoding
+    the page. Anything unexpected gives None (the page is then decoded as usual); the engine
+    reads `paging` again from the whole page and a page that disagrees is decoded by Python.
+    """
+    at = body.rfind(b'"paging"')
+    if at < 0:
+        return None
+    rest = body[at + len(b'"paging"') :].strip()
+    if not rest.startswith(b":") or not rest.endswith(b"}"):
+        return None
+    try:
+        paging = orjson.loads(rest[1:-1])
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(paging, dict):
+        return None
+    per_page, total = _int(paging.get("perPage"), 0), _int(paging.get("total"), -1)
+    current = _int(paging.get("currentPage"), 0)
+    if per_page < 1 or total < 0 or current < 1:
+        return None
+    return per_page, total, current
 
 
 def _decode(body: bytes, path: str) -> Any:

@@ -122,7 +122,9 @@ def _read_events(client: QticketsClient, harvest: Harvest) -> None:
 def _read_orders(client: QticketsClient, harvest: Harvest, stream: OrderStream) -> None:
     paid_from = datetime.combine(harvest.since, time(0), MSK)
     paid_before = datetime.combine(harvest.to + timedelta(days=1), time(0), MSK)
-    for page in client.order_pages(paid_from, paid_before, stream.history):
+    # Full pages go to the engine as bytes, unless nothing may be staged (a dry run).
+    raw = stream.staging is not None
+    for page in client.order_pages(paid_from, paid_before, stream.history, raw=raw):
         stream.feed(page)
 
 
@@ -172,6 +174,7 @@ def _counts(harvest: Harvest, stream: OrderStream) -> dict[str, Any]:
         "failed_show_ids": list(harvest.failed_shows),
         "inventory_events": len(harvest.inventory),
         "pages_unchanged": stream.carried_pages,
+        "pages_read_by_engine": stream.engine_pages,
         # The run whose publish of sales still stands, when nothing changed since it.
         "sales_unchanged_since": stream.history.run_id if stream.unchanged else "",
     }

@@ -1,0 +1,264 @@
+"""The engine reads pages of orders: it must agree with the Python reader on every page.
+
+The SQL reads a strict subset of the shapes `read_order` accepts and hands every other page to
+the Python reader; these tests put one order per page so that each order is compared on its own.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from qtickets_support import Sandbox, expected_sales, run, view_sales
+from zakaz_common.clickhouse import Warehouse
+from zakaz_common.errors import LoadError
+from zakaz_common.pagemarks import PageHistory
+from zakaz_common.timeutil import today_msk
+from zakaz_qtickets_api.client import RAW_MIN_BYTES, read_page, tail_paging
+from zakaz_qtickets_api.orders import OrderStream, Staging
+from zakaz_qtickets_api.privacy import safe_order
+from zakaz_qtickets_api.transform import EventInfo
+
+SINCE, TO = date(2026, 9, 1), date(2026, 9, 30)
+EVENTS = {
+    "24001": EventInfo("24001", "Стендап «Ёлка»", date(2026, 12, 1), "москва", ("1",)),
+    "7": EventInfo("7", "Лекция", None, "санкт-петербург", ("2",)),
+}
+PAID = "2026-09-10T12:00:00+03:00"
+
+
+def basket(price: Any = 1500, quantity: Any = 1, **extra: Any) -> dict[str, Any]:
+    return {
+        "id": 1,
+        "price": price,
+        "quantity": quantity,
+        "deleted_at": None,
+        "refunded_at": None,
+        "client_email": "anna@example.ru",
+        "client_phone": "+7 999 000-11-22",
+        **extra,
+    }
+
+
+def order(**fields: Any) -> dict[str, Any]:
+    found: dict[str, Any] = {
+        "id": 1,
+        "payed": True,
+        "payed_at": PAID,
+        "deleted_at": None,
+        "event_id": 24001,
+        "client": {"email": "anna@example.ru", "details": {"phone": "+79990001122"}},
+        "utm": [],
+        "baskets": [basket()],
+    }
+    found.update(fields)
+    return found
+
+
+#: Orders the SQL reads itself, each with what makes it interesting.
+STRICT = {
+    "plain": order(),
+    "paid as 1": order(payed=1),
+    "paid as '1'": order(payed="1"),
+    "unpaid": order(payed=False),
+    "unpaid as '0'": order(payed="0"),
+    "unpaid null": order(payed=None),
+    "cancelled": order(deleted_at="2026-09-11T10:00:00+03:00"),
+    "zero date is not cancelled": order(deleted_at="0000-00-00 00:00:00"),
+    "late utc": order(payed_at="2026-09-09T23:30:00+00:00"),
+    "minus offset": order(payed_at="2026-09-10T22:30:00-05:00"),
+    "before the window": order(payed_at="2026-08-31T20:59:59+00:00"),
+    "event as text with zeros": order(event_id="0007"),
+    "unknown event": order(event_id=99),
+    "refunded": order(baskets=[basket(refunded_at="2026-09-12T10:00:00+03:00")]),
+    "no baskets": order(baskets=[]),
+    "null baskets": order(baskets=None),
+    "deleted and live baskets": order(
+        baskets=[basket(deleted_at="2026-09-12T10:00:00+03:00"), basket(900, 2)]
+    ),
+    "price with kopecks": order(baskets=[basket("1500.5"), basket(999.99)]),
+    "quantity as text": order(baskets=[basket(quantity="3")]),
+    "utm object": order(
+        utm={"utm_source": "vk", "utm_medium": "cpc", "utm_content": "msk_02_12", "x": 1}
+    ),
+    "utm null tag": order(utm={"utm_source": None, "utm_campaign": "123"}),
+    "utm cyrillic": order(utm={"utm_campaign": "Ёлка-2026"}),
+    "utm words": order(utm={"utm_term": "лекция «ёлки и их история» екатеринбург"}),
+    "utm empty string": order(utm=""),
+    "utm empty object": order(utm={}),
+}
+#: Orders outside the strict shapes: their page goes to the Python reader.
+LOOSE = {
+    "paid as 'yes'": order(payed="yes"),
+    "paid as ' 1 '": order(payed=" 1 "),
+    "deleted blank": order(deleted_at=" "),
+    "no payed_at": order(payed_at=None),
+    "stamp without offset": order(payed_at="2026-09-10 12:00:00"),
+    "impossible day": order(payed_at="2026-02-30T12:00:00+03:00"),
+    "impossible offset": order(payed_at="2026-09-10T12:00:00+25:00"),
+    "no event": order(event_id=None),
+    "negative event": order(event_id=-5),
+    "long event id": order(event_id="79990001122"),
+    "negative price": order(baskets=[basket(-100)]),
+    "russian price": order(baskets=[basket("1 500,00")]),
+    "price with three decimals": order(baskets=[basket(1500.555)]),
+    "fractional quantity": order(baskets=[basket(quantity=1.5)]),
+    "basket not an object": order(baskets=[5]),
+    "baskets as text": order(baskets=""),
+    "utm as query": order(utm="utm_source=vk&utm_medium=cpc"),
+    "utm tag with spaces": order(utm={"utm_source": "  vk   ads "}),
+    "utm tag with two spaces": order(utm={"utm_term": "стендап  казань"}),
+    "utm tag with nbsp": order(utm={"utm_source": "vk\u00a0ads"}),
+    "utm tag with e-mail": order(utm={"utm_source": "anna@example.ru"}),
+    "utm tag true": order(utm={"utm_source": True}),
+    "utm tag float": order(utm={"utm_source": 1.50}),
+    "utm tag object": order(utm={"utm_source": {"a": 1}}),
+    "utm number": order(utm=5),
+}
+
+
+def pages_of(orders: list[dict[str, Any]]) -> list[bytes]:
+    """One order per page, padded past RAW_MIN_BYTES with a field neither reader uses."""
+    total = len(orders)
+    return [
+        json.dumps(
+            {
+                "padding": "x" * RAW_MIN_BYTES,
+                "data": [{**o, "id": n}],
+                "paging": {"perPage": 1, "currentPage": n, "total": total},
+            },
+            ensure_ascii=False,
+        ).encode()
+        for n, o in enumerate(orders, 1)
+    ]
+
+
+def read(wh: Warehouse, run_id: str, pages: list[bytes], *, raw: bool) -> OrderStream:
+    stream = OrderStream(SINCE, TO, EVENTS, Staging(wh, run_id, int(time.time())))
+    for number, body in enumerate(pages, 1):
+        stream.feed(read_page("orders", number, body, safe_order, PageHistory(), raw=raw))
+    stream.finish()
+    return stream
+
+
+def staged(wh: Warehouse, run_id: str) -> Counter[tuple[Any, ...]]:
+    sales = wh.rows(
+        "SELECT page_digest, sale_date, event_id, event_name, city, tickets_sold, revenue "
+        "FROM stg_qtickets_sales WHERE run_id = {r:String}",
+        {"r": run_id},
+    )
+    utm = wh.rows(
+        "SELECT page_digest, sale_date, event_id, utm_source, utm_medium, utm_campaign, "
+        "utm_content, utm_term, tickets_sold, revenue FROM stg_qtickets_sales_utm "
+        "WHERE run_id = {r:String}",
+        {"r": run_id},
+    )
+    return Counter(("sales", *r) for r in sales) + Counter(("utm", *r) for r in utm)
+
+
+@pytest.mark.parametrize(("kind", "orders"), [("strict", STRICT), ("loose", LOOSE)])
+def test_the_engine_and_the_python_reader_stage_the_same_rows_page_by_page(
+    wh: Warehouse, kind: str, orders: dict[str, dict[str, Any]]
+) -> None:
+    pages = pages_of(list(orders.values()))
+
+    by_engine = read(wh, f"engine-{kind}", pages, raw=True)
+    by_python = read(wh, f"python-{kind}", pages, raw=False)
+
+    assert staged(wh, f"engine-{kind}") == staged(wh, f"python-{kind}")
+    assert by_engine.counts == by_python.counts
+    assert by_engine.revenue == by_python.revenue
+    assert [r.reason for r in by_engine.rejects] == [r.reason for r in by_python.rejects]
+    assert by_engine.marks == by_python.marks
+    assert by_python.engine_pages == 0
+    if kind == "strict":
+        assert by_engine.engine_pages == len(pages)  # every one read by SQL
+        assert by_engine.counts["sales_rows"] > 10
+    else:
+        assert by_engine.engine_pages == 0  # every one handed to Python
+        assert by_engine.rejects
+
+
+def test_a_mixed_page_goes_to_python_whole_and_its_engine_rows_are_dropped(
+    wh: Warehouse,
+) -> None:
+    mixed = [{**order(), "id": 1}, {**order(payed="yes"), "id": 2}, {**order(), "id": 3}]
+    body = json.dumps(
+        {
+            "padding": "x" * RAW_MIN_BYTES,
+            "data": mixed,
+            "paging": {"perPage": 3, "currentPage": 1, "total": 3},
+        }
+    ).encode()
+
+    stream = read(wh, "mixed", [body], raw=True)
+
+    assert stream.engine_pages == 0
+    assert stream.counts["orders"] == 3 and stream.counts["orders_rejected"] == 1
+    assert sum(n for (table, *_), n in staged(wh, "mixed").items() if table == "sales") == 2
+
+
+def test_the_sandbox_pages_are_read_by_the_engine_except_the_one_with_a_reject(
+    wh: Warehouse, qt_env: Sandbox
+) -> None:
+    summary = run(wh)
+    dry = run(wh, dry_run=True)  # the Python reader alone
+
+    assert 0 < summary.counts["pages_read_by_engine"] < summary.counts["order_pages"]
+    assert dry.counts["pages_read_by_engine"] == 0
+    for key in (
+        "orders",
+        "orders_unpaid",
+        "orders_cancelled",
+        "orders_refunded",
+        "orders_rejected",
+        "orders_outside_window",
+        "sales_rows",
+        "tickets_sold",
+        "revenue",
+        "sales_keys",
+    ):
+        assert summary.counts.get(key, 0) == dry.counts.get(key, 0), key
+    today = today_msk()
+    assert {k: v[:2] for k, v in view_sales(wh).items()} == expected_sales(
+        qt_env.orders(), today - timedelta(days=29), today
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            b'{"data":[{"id":1}],"paging":{"perPage":100,"currentPage":2,"total":250}}',
+            (100, 250, 2),
+        ),
+        (
+            b'{"data": [],\n "paging": {"perPage": "50", "currentPage": 1, "total": 0}\n}\n',
+            (50, 0, 1),
+        ),
+        (b'{"paging":{"perPage":100,"currentPage":1,"total":5},"data":[{"id":1}]}', None),
+        (b'{"data":[{"utm":{"paging":1}}]}', None),
+        (b'{"data":[],"paging":{"perPage":0,"currentPage":1,"total":5}}', None),
+        (b'{"data":[],"paging":[1,2,3]}', None),
+        (b"<html>502</html>", None),
+    ],
+)
+def test_paging_is_read_from_the_tail_of_a_page_or_not_at_all(
+    body: bytes, expected: tuple[int, int, int] | None
+) -> None:
+    assert tail_paging(body) == expected
+
+
+def test_a_failing_engine_read_raises_and_leaves_no_writer_behind(wh: Warehouse) -> None:
+    lines = [b'{"a": 1}\n'] * 50_000  # more than a pipe holds
+
+    with pytest.raises(LoadError):
+        wh.insert_from_json("INSERT INTO no_such_table SELECT a FROM {rows}", "a UInt8", lines)
+
+    wh.command("CREATE TABLE fed (a UInt8) ENGINE = MergeTree ORDER BY a")
+    wh.insert_from_json("INSERT INTO fed SELECT a FROM {rows}", "a UInt8", lines)
+    assert wh.scalar("SELECT count() FROM fed") == 50_000
