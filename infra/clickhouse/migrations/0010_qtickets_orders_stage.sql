@@ -16,14 +16,14 @@ CREATE TABLE IF NOT EXISTS stg_qtickets_orders
     order_id     String,
     status       LowCardinality(String),
     sale_date    Date,
-    event_id     String,
+    event_id     LowCardinality(String),
     tickets_sold Int64,
     revenue      Decimal(18, 2),
-    utm_source   String,
-    utm_medium   String,
-    utm_campaign String,
-    utm_content  String,
-    utm_term     String
+    utm_source   LowCardinality(String),
+    utm_medium   LowCardinality(String),
+    utm_campaign LowCardinality(String),
+    utm_content  LowCardinality(String),
+    utm_term     LowCardinality(String)
 )
 ENGINE = MergeTree
 ORDER BY run_id

@@ -8,6 +8,7 @@ embedded engine belongs to one process; a second one gets `WarehouseBusy` naming
 from __future__ import annotations
 
 import atexit
+import fcntl
 import json
 import os
 import sys
@@ -35,6 +36,8 @@ ACCESS_DENIED = 497
 UNKNOWN_DATABASE = 81
 
 _OWNER_FILE = "owner.json"
+#: fcntl command to resize a pipe's buffer (Linux).
+_F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 _lock = threading.RLock()
 _clients: dict[tuple[str, str], Client] = {}
 
@@ -177,12 +180,21 @@ class Warehouse:
 def _feed_pipe(pipe: str, lines: Sequence[bytes], failures: list[BaseException]) -> None:
     try:
         with open(pipe, "wb") as out:
+            _widen(out.fileno())
             for line in lines:
                 out.write(line)
     except BrokenPipeError:
         pass  # the engine stopped reading (its query failed): the query reports why
     except BaseException as exc:  # handed to the caller's thread
         failures.append(exc)
+
+
+def _widen(fd: int) -> None:
+    """Ask Linux for a 1 MB pipe buffer (64 kB by default): fewer wake-ups per page."""
+    try:
+        fcntl.fcntl(fd, _F_SETPIPE_SZ, 1 << 20)
+    except (OSError, AttributeError):
+        pass  # not Linux, or above fs.pipe-max-size: the default buffer works too
 
 
 def _drain_pipe(pipe: str, writer: threading.Thread) -> None:

@@ -182,10 +182,14 @@ def read_pages(
     A page missing from the answer could not be parsed (or holds no order); a page with
     `unread` orders holds an order outside the strict shapes. Both are for the Python reader.
     """
-    lines = [
-        b'{"digest":"' + page_digest.encode() + b'","page":' + body.replace(b"\n", b" ") + b"}\n"
-        for page_digest, body in pages
-    ]
+    lines: list[bytes] = []
+    for page_digest, body in pages:
+        # One line per page (a raw newline in JSON is only ever whitespace between tokens).
+        lines += (
+            b'{"digest":"' + page_digest.encode() + b'","page":',
+            body.replace(b"\n", b" ") if b"\n" in body else body,
+            b"}\n",
+        )
     params: dict[str, Any] = {"run_id": run_id, "loaded_at": loaded_at, "since": since, "to": to}
     wh.insert_from_json(READ_SQL, STRUCTURE, lines, params, READ_SETTINGS)
     rows = wh.rows(
@@ -240,6 +244,11 @@ def read_pages(
     return found
 
 
+#: Insert blocks of at most ~100k rows: by default an INSERT … SELECT squashes up to a million
+#: rows into one block, which for a big window would hold every sale in memory at once.
+_BOUNDED: Final = "min_insert_block_size_rows = 65536, min_insert_block_size_bytes = 8388608, max_threads = 1"
+
+
 def stage_sales(
     wh: Warehouse,
     run_id: str,
@@ -260,8 +269,13 @@ def stage_sales(
     }
     sales = (
         "SELECT * FROM stg_qtickets_orders WHERE run_id = {run_id:String} AND status = 'sale' "
-        "AND page_digest NOT IN {excluded:Array(String)} LIMIT 1 BY order_id"
+        "AND page_digest NOT IN {excluded:Array(String)}"
     )
+    repeated = wh.scalar(f"SELECT count() - uniqExact(order_id) FROM ({sales})", params)
+    if repeated:
+        # An order on two pages (paging shifted while it was read) counts once, as the Python
+        # reader has it; only then is the memory for a set of every order id spent.
+        sales += " LIMIT 1 BY order_id"
     wh.command(
         f"""
         INSERT INTO {SALES.staging} (run_id, _seq, loaded_at, page_digest, source, sale_date,
@@ -272,6 +286,7 @@ def stage_sales(
                transform(event_id, {{keys:Array(String)}}, {{cities:Array(String)}}, ''),
                tickets_sold, revenue
         FROM ({sales})
+        SETTINGS {_BOUNDED}
         """,
         params,
     )
@@ -282,6 +297,7 @@ def stage_sales(
         SELECT run_id, {{utm_offset:UInt64}} + rowNumberInAllBlocks(), loaded_at, page_digest,
                'qtickets_api', sale_date, event_id, {", ".join(_TAGS)}, tickets_sold, revenue
         FROM ({sales})
+        SETTINGS {_BOUNDED}
         """,
         params,
     )
