@@ -8,6 +8,7 @@ embedded engine belongs to one process; a second one gets `WarehouseBusy` naming
 from __future__ import annotations
 
 import atexit
+import contextlib
 import fcntl
 import json
 import os
@@ -191,10 +192,9 @@ def _feed_pipe(pipe: str, lines: Sequence[bytes], failures: list[BaseException])
 
 def _widen(fd: int) -> None:
     """Ask Linux for a 1 MB pipe buffer (64 kB by default): fewer wake-ups per page."""
-    try:
+    # Not Linux, or above fs.pipe-max-size: the default buffer works too.
+    with contextlib.suppress(OSError):
         fcntl.fcntl(fd, _F_SETPIPE_SZ, 1 << 20)
-    except (OSError, AttributeError):
-        pass  # not Linux, or above fs.pipe-max-size: the default buffer works too
 
 
 def _drain_pipe(pipe: str, writer: threading.Thread) -> None:

@@ -246,7 +246,9 @@ def read_pages(
 
 #: Insert blocks of at most ~100k rows: by default an INSERT … SELECT squashes up to a million
 #: rows into one block, which for a big window would hold every sale in memory at once.
-_BOUNDED: Final = "min_insert_block_size_rows = 65536, min_insert_block_size_bytes = 8388608, max_threads = 1"
+_BOUNDED: Final = (
+    "min_insert_block_size_rows = 65536, min_insert_block_size_bytes = 8388608, max_threads = 1"
+)
 
 
 def stage_sales(
