@@ -25,7 +25,7 @@ from typing import Any
 
 from zakaz_common.clickhouse import Warehouse
 from zakaz_common.load import Scope
-from zakaz_common.pagemarks import last_marks
+from zakaz_common.pagemarks import PageHistory, last_marks
 from zakaz_qtickets_api.client import PER_PAGE, read_page
 from zakaz_qtickets_api.orders import STREAM, OrderStream, Staging
 from zakaz_qtickets_api.privacy import safe_order
@@ -143,13 +143,19 @@ def pages(count: int, seed: int = 7) -> Iterator[bytes]:
         yield json.dumps({"data": chunk, "paging": paging}, ensure_ascii=False).encode()
 
 
-def pipeline(wh: Warehouse, count: int, run_id: str) -> IngestResult:
-    """Read, transform and load `count` orders as the qtickets_api source does; publish once."""
+def pipeline(
+    wh: Warehouse, count: int, run_id: str, *, engine: bool = True, remember: bool = True
+) -> IngestResult:
+    """Read, transform and load `count` orders as the qtickets_api source does; publish once.
+
+    `engine=False` reads every page with the Python reader (what a dry run does);
+    `remember=False` ignores the marks of earlier runs (every page is read).
+    """
     since, to = _FIRST_DAY, _FIRST_DAY + timedelta(days=_DAYS - 1)
     scope_key = f"{since}..{to}"
     generate = 0.0
     started = time.perf_counter()
-    history = last_marks(wh, SOURCE, STREAM, scope_key)
+    history = last_marks(wh, SOURCE, STREAM, scope_key) if remember else PageHistory()
     stream = OrderStream(since, to, events(), Staging(wh, run_id, int(time.time())), history)
     source = pages(count)
     number = 0
@@ -160,7 +166,7 @@ def pipeline(wh: Warehouse, count: int, run_id: str) -> IngestResult:
         if body is None:
             break
         number += 1
-        stream.feed(read_page("orders", number, body, safe_order, history, raw=True))
+        stream.feed(read_page("orders", number, body, safe_order, history, raw=engine))
     stream.finish()
     scope = Scope(equals={"source": [SOURCE]}, since=since, to=to)
     written = sum(r.written for r in stream.publish(scope).values())

@@ -262,3 +262,19 @@ def test_a_failing_engine_read_raises_and_leaves_no_writer_behind(wh: Warehouse)
     wh.command("CREATE TABLE fed (a UInt8) ENGINE = MergeTree ORDER BY a")
     wh.insert_from_json("INSERT INTO fed SELECT a FROM {rows}", "a UInt8", lines)
     assert wh.scalar("SELECT count() FROM fed") == 50_000
+
+
+def test_when_the_engine_fails_python_reads_the_batch_and_nothing_is_lost(
+    wh: Warehouse, caplog: pytest.LogCaptureFixture
+) -> None:
+    pages = pages_of(list(STRICT.values()))
+    by_python = read(wh, "python-only", pages, raw=False)
+    wh.command("DROP TABLE stg_qtickets_orders")  # the engine's INSERT now fails
+
+    by_engine = read(wh, "engine-down", pages, raw=True)
+
+    assert by_engine.engine_pages == 0
+    assert staged(wh, "engine-down") == staged(wh, "python-only")
+    assert by_engine.counts == by_python.counts
+    assert "the Python reader takes them" in caplog.text
+    assert "anna@example.ru" not in caplog.text
