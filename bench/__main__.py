@@ -31,9 +31,9 @@ never parsed) and applies the CONTRACT §5 rules in one `INSERT … SELECT` per 
 sales are staged for both facts and published. Pages outside the SQL's strict shapes would go to
 the Python reader (none do here). The baseline inserts rows that are already flat, from Python
 lists, so it does none of the work of reading JSON. The last row of the ingest table is that
-work alone: ClickHouse parsing the same pages from a file, with no transform and no insert. It
-is about half of the pipeline's time; the rest is the transform and the writes to staging and
-to the facts (each about a second at this size), and the Python side of paging and hashing.
+work alone: ClickHouse parsing the same pages from a file, with no transform and no insert.
+The rest of the pipeline's time is the SQL transform and its insert into `stg_qtickets_orders`,
+staging the sales for both facts, publishing them, and the Python side of paging and hashing.
 The row above it reads every order in Python instead (decode, PII whitelist, `read_order`,
 stage). Memory stays flat: batches are bounded and inserts are
 cut into blocks of 65,536 rows.
