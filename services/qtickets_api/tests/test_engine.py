@@ -278,3 +278,16 @@ def test_when_the_engine_fails_python_reads_the_batch_and_nothing_is_lost(
     assert by_engine.counts == by_python.counts
     assert "the Python reader takes them" in caplog.text
     assert "anna@example.ru" not in caplog.text
+
+
+def test_a_page_left_for_the_engine_is_read_by_python_when_nothing_may_be_staged() -> None:
+    pages = pages_of(list(STRICT.values()))
+    dry = OrderStream(SINCE, TO, EVENTS, None)
+
+    for number, body in enumerate(pages, 1):
+        dry.feed(read_page("orders", number, body, safe_order, PageHistory(), raw=True))
+    dry.finish()
+
+    assert dry.counts["orders"] == len(STRICT)
+    assert dry.counts["sales_rows"] > 10
+    assert dry.engine_pages == 0

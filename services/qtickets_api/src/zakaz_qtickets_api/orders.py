@@ -112,11 +112,15 @@ class OrderStream:
             self.counts.update({k: v for k, v in page.known.counts.items() if k != "order_pages"})
             self.revenue += Decimal(page.known.counts.get("revenue_kopecks", 0)) / 100
             return
-        if page.records is None and page.body is not None and self.staging is not None:
-            self._raw.append(page)
-            if len(self._raw) >= ENGINE_BATCH_PAGES:
-                self._read_raw()
-            return
+        if page.records is None and page.body is not None:
+            if self.staging is None:
+                # Nothing may be staged (a dry run): the Python reader takes the page.
+                page = read_page("orders", page.number, page.body, safe_order, PageHistory())
+            else:
+                self._raw.append(page)
+                if len(self._raw) >= ENGINE_BATCH_PAGES:
+                    self._read_raw()
+                return
         self._read(page)
 
     def _read(self, page: Page) -> None:
