@@ -201,14 +201,7 @@ def carry_staged(
     chosen = []
     for column in spec.columns:
         if lookups and column in lookups:
-            key_column, mapping = lookups[column]
-            name = f"lookup{len(params)}"
-            params[f"{name}_keys"] = list(mapping)
-            params[f"{name}_values"] = [mapping[k] for k in mapping]
-            chosen.append(
-                f"transform({_ident(key_column)}, {{{name}_keys:Array(String)}}, "
-                f"{{{name}_values:Array(String)}}, '')"
-            )
+            chosen.append(lookup(*lookups[column], params))
         else:
             chosen.append(_ident(column))
     cols = ", ".join(_ident(c) for c in spec.columns)
@@ -230,6 +223,17 @@ def carry_staged(
         f"SELECT count() FROM {spec.staging} WHERE run_id = {{to_run:String}}", params
     )
     return int(after or 0) - int(before or 0)
+
+
+def lookup(key_column: str, mapping: Mapping[str, str], params: dict[str, Any]) -> str:
+    """SQL for `mapping[key_column]` ('' for a key not in it), its arrays added to `params`."""
+    name = f"lookup{len(params)}"
+    params[f"{name}_keys"] = list(mapping)
+    params[f"{name}_values"] = [mapping[k] for k in mapping]
+    return (
+        f"transform({_ident(key_column)}, {{{name}_keys:Array(String)}}, "
+        f"{{{name}_values:Array(String)}}, '')"
+    )
 
 
 def publish(

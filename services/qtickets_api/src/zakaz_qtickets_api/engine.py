@@ -23,6 +23,7 @@ from typing import Any, Final
 
 from zakaz_common.clickhouse import Warehouse
 from zakaz_common.facts import SALES
+from zakaz_common.load import lookup
 
 from zakaz_qtickets_api.facts import SALES_UTM
 
@@ -256,19 +257,16 @@ def stage_sales(
     run_id: str,
     excluded: Sequence[str],
     seq_offsets: Mapping[str, int],
-    names: Mapping[str, str],
-    cities: Mapping[str, str],
+    lookups: Mapping[str, tuple[str, Mapping[str, str]]],
 ) -> None:
     """Stage the engine's sales of this run (pages in `excluded` went to the Python reader)."""
     params: dict[str, Any] = {
         "run_id": run_id,
         "excluded": list(excluded),
-        "keys": list(names),
-        "names": [names[k] for k in names],
-        "cities": [cities.get(k, "") for k in names],
         "sales_offset": seq_offsets[SALES.fact],
         "utm_offset": seq_offsets[SALES_UTM.fact],
     }
+    name, city = (lookup(*lookups[c], params) for c in ("event_name", "city"))
     sales = (
         "SELECT * FROM stg_qtickets_orders WHERE run_id = {run_id:String} AND status = 'sale' "
         "AND page_digest NOT IN {excluded:Array(String)}"
@@ -284,8 +282,7 @@ def stage_sales(
                                      event_id, event_name, city, tickets_sold, revenue)
         SELECT run_id, {{sales_offset:UInt64}} + rowNumberInAllBlocks(), loaded_at, page_digest,
                'qtickets_api', sale_date, event_id,
-               transform(event_id, {{keys:Array(String)}}, {{names:Array(String)}}, ''),
-               transform(event_id, {{keys:Array(String)}}, {{cities:Array(String)}}, ''),
+               {name}, {city},
                tickets_sold, revenue
         FROM ({sales})
         SETTINGS {_BOUNDED}

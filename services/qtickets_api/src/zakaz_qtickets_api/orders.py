@@ -204,11 +204,13 @@ class OrderStream:
             if self._stagers
             else {}
         )
+        # Staged rows take event names and cities from this run's events.
+        names = {e.event_id: e.name for e in self.events.values()}
+        cities = {e.event_id: e.city for e in self.events.values()}
+        lookups = {"event_name": ("event_id", names), "city": ("event_id", cities)}
         if self.staging is not None and self._engine_pages:
-            names = {e.event_id: e.name for e in self.events.values()}
-            cities = {e.event_id: e.city for e in self.events.values()}
             engine.stage_sales(
-                self.staging.wh, self.staging.run_id, self._python_read, offsets, names, cities
+                self.staging.wh, self.staging.run_id, self._python_read, offsets, lookups
             )
             offsets = {fact: n + self._engine_sales for fact, n in offsets.items()}
         if self.staging is None or not self._carried:
@@ -216,9 +218,6 @@ class OrderStream:
         if self._decoded == 0 and self._untouched_since_last_run(self.staging.wh):
             self.unchanged = True
             return
-        names = {e.event_id: e.name for e in self.events.values()}
-        cities = {e.event_id: e.city for e in self.events.values()}
-        lookups = {"event_name": ("event_id", names), "city": ("event_id", cities)}
         for spec in (SALES, SALES_UTM):
             carry_staged(
                 self.staging.wh,
