@@ -10,6 +10,7 @@ import json
 import time
 from collections import Counter
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from zakaz_common.errors import LoadError
 from zakaz_common.pagemarks import PageHistory
 from zakaz_common.timeutil import today_msk
 from zakaz_qtickets_api.client import RAW_MIN_BYTES, read_page, tail_paging
+from zakaz_qtickets_api.engine import PageRead, in_id_order
 from zakaz_qtickets_api.orders import OrderStream, Staging
 from zakaz_qtickets_api.privacy import safe_order
 from zakaz_qtickets_api.transform import EventInfo
@@ -90,6 +92,14 @@ STRICT = {
     "utm words": order(utm={"utm_term": "лекция «ёлки и их история» екатеринбург"}),
     "utm empty string": order(utm=""),
     "utm empty object": order(utm={}),
+    "utm tag of 15 digits": order(utm={"utm_campaign": "123456789012345"}),
+    "utm tag of 200 letters": order(utm={"utm_content": "ё" * 200}),
+    "utm tags in every field": order(
+        utm={
+            t: f"{t}-2026"
+            for t in ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
+        }
+    ),
 }
 #: Orders outside the strict shapes: their page goes to the Python reader.
 LOOSE = {
@@ -118,6 +128,16 @@ LOOSE = {
     "utm tag float": order(utm={"utm_source": 1.50}),
     "utm tag object": order(utm={"utm_source": {"a": 1}}),
     "utm number": order(utm=5),
+    "paid as 1.0": order(payed=1.0),
+    "event as 1.0": order(event_id=1.0),
+    "utm tag 1.0": order(utm={"utm_source": 1.0}),
+    "utm tag of 16 digits": order(utm={"utm_term": "1234567890123456"}),
+    "utm tag of 201 letters": order(utm={"utm_content": "ё" * 201}),
+    "utm tag 'e'": order(utm={"utm_medium": "e"}),
+    "utm tag '-5'": order(utm={"utm_medium": "-5"}),
+    "utm tag 'false'": order(utm={"utm_campaign": "false"}),
+    "utm tag with a control character": order(utm={"utm_source": "vk\u0001cpc"}),
+    "utm last tag as a number word": order(utm={"utm_source": "vk", "utm_term": "1e5"}),
 }
 
 
@@ -202,6 +222,24 @@ def test_a_mixed_page_goes_to_python_whole_and_its_engine_rows_are_dropped(
     assert sum(n for (table, *_), n in staged(wh, "mixed").items() if table == "sales") == 2
 
 
+def test_a_page_with_a_repeated_key_goes_to_python(wh: Warehouse) -> None:
+    # JSON readers disagree on `{"payed": false, "payed": true}`: Python takes the last value.
+    page = json.dumps(
+        {
+            "padding": "x" * RAW_MIN_BYTES,
+            "data": [order()],
+            "paging": {"perPage": 1, "currentPage": 1, "total": 1},
+        }
+    ).replace('"payed": true', '"payed": false, "payed": true')
+
+    by_engine = read(wh, "repeated-key", [page.encode()], raw=True)
+    by_python = read(wh, "repeated-key-python", [page.encode()], raw=False)
+
+    assert by_engine.engine_pages == 0
+    assert by_engine.counts["sales_rows"] == by_python.counts["sales_rows"] == 1
+    assert staged(wh, "repeated-key") == staged(wh, "repeated-key-python")
+
+
 def test_the_sandbox_pages_are_read_by_the_engine_except_the_one_with_a_reject(
     wh: Warehouse, qt_env: Sandbox
 ) -> None:
@@ -269,15 +307,58 @@ def test_when_the_engine_fails_python_reads_the_batch_and_nothing_is_lost(
 ) -> None:
     pages = pages_of(list(STRICT.values()))
     by_python = read(wh, "python-only", pages, raw=False)
-    wh.command("DROP TABLE stg_qtickets_orders")  # the engine's INSERT now fails
-
-    by_engine = read(wh, "engine-down", pages, raw=True)
+    # The engine's insert now fails on its page counts, after the views may have staged some
+    # sales: whatever they did is taken back before Python stages the pages again.
+    wh.command(
+        "ALTER TABLE stg_qtickets_order_pages "
+        "ADD CONSTRAINT engine_down CHECK run_id != 'engine-down'"
+    )
+    try:
+        by_engine = read(wh, "engine-down", pages, raw=True)
+    finally:
+        wh.command("ALTER TABLE stg_qtickets_order_pages DROP CONSTRAINT engine_down")
 
     assert by_engine.engine_pages == 0
     assert staged(wh, "engine-down") == staged(wh, "python-only")
     assert by_engine.counts == by_python.counts
     assert "the Python reader takes them" in caplog.text
     assert "anna@example.ru" not in caplog.text
+
+
+def test_an_order_on_two_pages_is_staged_once(wh: Warehouse) -> None:
+    # Paging shifted while the pages were read: the last order of page 1 is again on page 2.
+    first = [{**order(), "id": 10}, {**order(baskets=[basket(900, 2)]), "id": 11}]
+    second = [{**order(baskets=[basket(900, 2)]), "id": 11}, {**order(), "id": 12}]
+    pages = [
+        json.dumps(
+            {
+                "padding": "x" * RAW_MIN_BYTES,
+                "data": data,
+                "paging": {"perPage": 2, "currentPage": n, "total": 4},
+            }
+        ).encode()
+        for n, data in enumerate((first, second), 1)
+    ]
+
+    stream = read(wh, "shifted", pages, raw=True)
+
+    assert stream.engine_pages == 2
+    rows = staged(wh, "shifted")
+    assert sum(n for (table, *_), n in rows.items() if table == "sales") == 3
+    assert sum(n for (table, *_), n in rows.items() if table == "utm") == 3
+    tickets = wh.scalar("SELECT sum(tickets_sold) FROM stg_qtickets_sales WHERE run_id = 'shifted'")
+    assert tickets == 1 + 2 + 1
+
+
+def test_pages_in_id_order_share_no_order() -> None:
+    def page(number: int, first: int, last: int, orders: int = 2) -> PageRead:
+        return PageRead("d", number, 2, 9, orders, 0, {}, Decimal(0), first, last)
+
+    assert in_id_order([page(2, 30, 40), page(1, 10, 20)])
+    assert in_id_order([page(1, 10, 20), page(2, 0, 0, orders=0), page(3, 21, 22)])
+    assert not in_id_order([page(1, 10, 20), page(2, 20, 30)])
+    assert not in_id_order([page(1, 10, 20), page(2, 15, 30)])
+    assert not in_id_order([page(1, 0, 20)])  # an id that is not a number
 
 
 def test_a_page_left_for_the_engine_is_read_by_python_when_nothing_may_be_staged() -> None:

@@ -3,14 +3,17 @@
 The pages go to the engine as they arrived (`Warehouse.insert_from_json`); the structure below
 names the only fields it parses, so the buyer's fields are skipped unread and never exist as
 values. One `INSERT … SELECT` gives every order a status (`sale`, `unpaid`, `cancelled`,
-`refunded`, `outside_window`) and, for sales, its date, event, tickets, revenue and UTM tags,
-into `stg_qtickets_orders`.
+`refunded`, `outside_window`) and, for sales, its date, event, tickets, revenue and UTM tags.
+It writes into `stg_qtickets_orders_in`, which keeps nothing: materialized views stage the sales
+into `stg_qtickets_sales` and `stg_qtickets_sales_utm` and count each page's orders by status
+into `stg_qtickets_order_pages`, all in the same pass (migration 0011).
 
 The SQL reads a strict subset of what the Python reader (`transform.read_order`) accepts: ISO
 stamps with an offset, ids and amounts as plain digits, UTM tags of plain characters. Any order
 outside it is `unread`, and a page that holds one, or that the engine could not parse at all, is
-read again by the Python reader, which gives the exact result or the reject and its reason. So
-both paths agree on every page by construction; `test_engine` checks it on generated orders.
+read again by the Python reader (after `discard` took back what the engine staged of it), which
+gives the exact result or the reject and its reason. So both paths agree on every page by
+construction; `test_engine` checks it on generated orders.
 """
 
 from __future__ import annotations
@@ -56,13 +59,12 @@ _STAMP: Final = (
 #: A UTM tag the SQL may take as it is: words of plain characters joined by single spaces
 #: (what Python's whitespace folding leaves unchanged), no `@` (e-mails are blanked), at most
 #: 200 characters, not a JSON true/false or a non-integer number (Python prints those
-#: differently).
+#: differently). The five tags are checked at once, joined by \x01 (which no word holds, so a
+#: tag that holds one fails the count of five).
 _WORD: Final = "[0-9A-Za-zА-Яа-яЁё_.,:;/%+=!?()«»#&\\\\-]+"
-_TAG_OK: Final = (
-    "(lengthUTF8({t}) <= 200 AND match({t}, '^(" + _WORD + "( " + _WORD + ")*)?$') "
-    "AND {t} NOT IN ('true', 'false') "
-    "AND NOT (match({t}, '^[-+0-9.eE]+$') AND NOT match({t}, '^[0-9]{{1,15}}$')))"
-)
+_TAG: Final = "(" + _WORD + "( " + _WORD + ")*)?"
+_TAGS_OK: Final = "^" + _TAG + "(\\\\x01" + _TAG + "){4}$"
+_TAG_BAD: Final = "(^|\\\\x01)(true|false|[-+0-9.eE]*[-+.eE][-+0-9.eE]*|[0-9]{16,})(\\\\x01|$)"
 _TAGS: Final = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
 
 
@@ -70,17 +72,25 @@ def _state(x: str) -> str:
     return _STATE.format(x=x)
 
 
-def _read_sql() -> str:
+def _read_sql(event_name: str, city: str) -> str:
     tag_exprs = ",\n".join(
         f"if(variantType(o.utm) = 'Map(String, String)', "
         f"o.utm.`Map(String, String)`['{t}'], '') AS {t}"
         for t in _TAGS
     )
-    tags_ok = " AND ".join(_TAG_OK.format(t=t) for t in _TAGS)
+    joined = ", '\\x01', ".join(_TAGS)
+    tags_ok = (
+        " AND ".join(f"lengthUTF8({t}) <= 200" for t in _TAGS)
+        + f" AND match(concat({joined}), '{_TAGS_OK}')"
+        + f" AND NOT match(concat({joined}), '{_TAG_BAD}')"
+    )
     return f"""
-INSERT INTO stg_qtickets_orders
+INSERT INTO stg_qtickets_orders_in (run_id, _seq, loaded_at, page_digest, page, per_page, total,
+    order_id, order_number, status, sale_date, event_id, event_name, city, tickets_sold, revenue,
+    {", ".join(_TAGS)})
 SELECT
-    {{run_id:String}}, {{loaded_at:UInt32}}, digest, page_no, per_page, total, order_id,
+    {{run_id:String}}, {SEQ_BASE} + bitShiftLeft(toUInt64(page_no), 16) + position,
+    {{loaded_at:UInt32}}, digest, page_no, per_page, total, order_id, toUInt64OrZero(order_id),
     multiIf(
         payed_flag = 2, 'unread',
         payed_flag = 0, 'unpaid',
@@ -95,7 +105,9 @@ SELECT
         'sale'
     ) AS status,
     if(status = 'sale', sale_day, toDate(0)),
-    if(status = 'sale', toString(toUInt32OrZero(event_raw)), ''),
+    if(status = 'sale', toString(toUInt32OrZero(event_raw)), '') AS event_id,
+    if(status = 'sale', {event_name}, ''),
+    if(status = 'sale', {city}, ''),
     if(status = 'sale', arraySum(b -> toInt64OrZero(ifNull(b.quantity, '')), live), 0),
     if(status = 'sale',
        CAST(arraySum(b -> toDecimal64OrZero(ifNull(b.price, ''), 2), live) AS Decimal(18, 2)),
@@ -105,6 +117,7 @@ FROM
 (
     SELECT
         digest,
+        position,
         toUInt32OrZero(ifNull(page.paging.currentPage, '')) AS page_no,
         toUInt32OrZero(ifNull(page.paging.perPage, '')) AS per_page,
         toUInt64OrZero(ifNull(page.paging.total, '')) AS total,
@@ -138,12 +151,11 @@ FROM
         (variantType(o.utm) IN ('None', 'Array(String)', 'Map(String, String)')
          OR (variantType(o.utm) = 'String' AND o.utm.String = '')) AND {tags_ok} AS utm_ok
     FROM {{rows}}
-    ARRAY JOIN page.data AS o
+    ARRAY JOIN page.data AS o, arrayEnumerate(page.data) AS position
 )
 """
 
 
-READ_SQL: Final = _read_sql()
 #: A page that does not parse is skipped by the engine (and so read by Python), not fatal.
 READ_SETTINGS: Final = {
     "input_format_allow_errors_ratio": 1,
@@ -153,7 +165,12 @@ READ_SETTINGS: Final = {
     # Every branch is total (the *OrZero/*OrNull functions never throw), and evaluating the
     # status branches lazily costs three times the parsing itself.
     "short_circuit_function_evaluation": "'disable'",
+    # The three materialized views take each block at once rather than one after the other.
+    "parallel_view_processing": 1,
 }
+#: The engine's staged rows are numbered from here (page << 16 | position on the page), apart
+#: from the rows the Python reader stages (numbered from 0).
+SEQ_BASE: Final = 1 << 48
 
 
 @dataclass(frozen=True)
@@ -168,6 +185,9 @@ class PageRead:
     unread: int
     counts: Mapping[str, int]
     revenue: Decimal
+    #: The smallest and largest numeric order id on the page (0: an id is not a number).
+    first_number: int
+    last_number: int
 
 
 def read_pages(
@@ -177,11 +197,14 @@ def read_pages(
     since: date,
     to: date,
     pages: Sequence[tuple[str, bytes]],
+    lookups: Mapping[str, tuple[str, Mapping[str, str]]],
 ) -> dict[str, PageRead]:
-    """Have the engine read `(digest, body)` pages; returns what it read, by page digest.
+    """Have the engine read `(digest, body)` pages and stage their sales; returns what it read,
+    by page digest. `lookups` give the staged rows their event names and cities.
 
     A page missing from the answer could not be parsed (or holds no order); a page with
-    `unread` orders holds an order outside the strict shapes. Both are for the Python reader.
+    `unread` orders holds an order outside the strict shapes. Both are for the Python reader,
+    once `discard` has taken back what the engine staged of them.
     """
     lines: list[bytes] = []
     for page_digest, body in pages:
@@ -192,15 +215,14 @@ def read_pages(
             b"}\n",
         )
     params: dict[str, Any] = {"run_id": run_id, "loaded_at": loaded_at, "since": since, "to": to}
-    wh.insert_from_json(READ_SQL, STRUCTURE, lines, params, READ_SETTINGS)
+    name, city = (lookup(*lookups[c], params) for c in ("event_name", "city"))
+    wh.insert_from_json(_read_sql(name, city), STRUCTURE, lines, params, READ_SETTINGS)
     rows = wh.rows(
         """
-        SELECT page_digest, any(page), any(per_page), any(total), count(),
-               countIf(status = 'unread'), countIf(status = 'unpaid'),
-               countIf(status = 'cancelled'), countIf(status = 'refunded'),
-               countIf(status = 'outside_window'), countIf(status = 'sale'),
-               sumIf(tickets_sold, status = 'sale'), sumIf(revenue, status = 'sale')
-        FROM stg_qtickets_orders
+        SELECT page_digest, any(page), any(per_page), any(total), sum(orders), sum(unread),
+               sum(unpaid), sum(cancelled), sum(refunded), sum(outside_window), sum(sales),
+               sum(tickets_sold), sum(revenue), min(first_number), max(last_number)
+        FROM stg_qtickets_order_pages
         WHERE run_id = {run_id:String} AND page_digest IN {digests:Array(String)}
         GROUP BY page_digest
         """,
@@ -221,6 +243,8 @@ def read_pages(
         sales,
         tickets,
         revenue,
+        first,
+        last,
     ) in rows:
         counts = {
             "orders": int(orders),
@@ -241,62 +265,60 @@ def read_pages(
             int(unread),
             {k: v for k, v in counts.items() if v},
             Decimal(revenue),
+            int(first),
+            int(last),
         )
     return found
 
 
-#: Insert blocks of at most ~100k rows: by default an INSERT … SELECT squashes up to a million
-#: rows into one block, which for a big window would hold every sale in memory at once.
-_BOUNDED: Final = (
-    "min_insert_block_size_rows = 65536, min_insert_block_size_bytes = 8388608, max_threads = 1"
-)
-
-
-def stage_sales(
-    wh: Warehouse,
-    run_id: str,
-    excluded: Sequence[str],
-    seq_offsets: Mapping[str, int],
-    lookups: Mapping[str, tuple[str, Mapping[str, str]]],
-) -> None:
-    """Stage the engine's sales of this run (pages in `excluded` went to the Python reader)."""
-    params: dict[str, Any] = {
-        "run_id": run_id,
-        "excluded": list(excluded),
-        "sales_offset": seq_offsets[SALES.fact],
-        "utm_offset": seq_offsets[SALES_UTM.fact],
-    }
-    name, city = (lookup(*lookups[c], params) for c in ("event_name", "city"))
-    sales = (
-        "SELECT * FROM stg_qtickets_orders WHERE run_id = {run_id:String} AND status = 'sale' "
-        "AND page_digest NOT IN {excluded:Array(String)}"
-    )
-    repeated = wh.scalar(f"SELECT count() - uniqExact(order_id) FROM ({sales})", params)
-    if repeated:
-        # An order on two pages (paging shifted while it was read) counts once, as the Python
-        # reader has it; only then is the memory for a set of every order id spent.
-        sales += " LIMIT 1 BY order_id"
+def discard(wh: Warehouse, run_id: str, digests: Sequence[str]) -> None:
+    """Take back what the engine staged of these pages in this run (Python reads them)."""
+    if not digests:
+        return
+    params = {"run_id": run_id, "digests": list(digests), "base": SEQ_BASE}
+    for table in (SALES.staging, SALES_UTM.staging):
+        wh.command(
+            f"DELETE FROM {table} WHERE run_id = {{run_id:String}} AND _seq >= {{base:UInt64}} "
+            "AND page_digest IN {digests:Array(String)}",
+            params,
+        )
     wh.command(
-        f"""
-        INSERT INTO {SALES.staging} (run_id, _seq, loaded_at, page_digest, source, sale_date,
-                                     event_id, event_name, city, tickets_sold, revenue)
-        SELECT run_id, {{sales_offset:UInt64}} + rowNumberInAllBlocks(), loaded_at, page_digest,
-               'qtickets_api', sale_date, event_id,
-               {name}, {city},
-               tickets_sold, revenue
-        FROM ({sales})
-        SETTINGS {_BOUNDED}
-        """,
+        "DELETE FROM stg_qtickets_order_pages WHERE run_id = {run_id:String} "
+        "AND page_digest IN {digests:Array(String)}",
         params,
     )
-    wh.command(
-        f"""
-        INSERT INTO {SALES_UTM.staging} (run_id, _seq, loaded_at, page_digest, source, sale_date,
-                                         event_id, {", ".join(_TAGS)}, tickets_sold, revenue)
-        SELECT run_id, {{utm_offset:UInt64}} + rowNumberInAllBlocks(), loaded_at, page_digest,
-               'qtickets_api', sale_date, event_id, {", ".join(_TAGS)}, tickets_sold, revenue
-        FROM ({sales})
-        SETTINGS {_BOUNDED}
-        """,
-        params,
+
+
+def in_id_order(reads: Sequence[PageRead]) -> bool:
+    """Whether pages (in page order) hold ascending numeric ids, so that no order is on two."""
+    last = 0
+    for read in sorted(reads, key=lambda r: r.page):
+        if not read.orders:
+            continue
+        if read.first_number <= last:
+            return False
+        last = read.last_number
+    return True
+
+
+def drop_repeats(wh: Warehouse, run_id: str) -> int:
+    """Keep one sale per order id among the engine's rows of this run (an order on two pages,
+    because paging shifted while it was read, counts once, as the Python reader has it);
+    returns how many rows went. Only called when the pages are not in id order."""
+    params = {"run_id": run_id, "base": SEQ_BASE}
+    repeats = (
+        f"SELECT _seq FROM {SALES.staging} WHERE run_id = {{run_id:String}} "
+        "AND _seq >= {base:UInt64} AND order_id != '' "
+        "AND (order_id, _seq) NOT IN (SELECT order_id, min(_seq) FROM "
+        f"{SALES.staging} WHERE run_id = {{run_id:String}} AND _seq >= {{base:UInt64}} "
+        "AND order_id != '' GROUP BY order_id)"
     )
+    seqs = [int(r[0]) for r in wh.rows(repeats, params)]
+    if seqs:
+        for table in (SALES.staging, SALES_UTM.staging):
+            wh.command(
+                f"DELETE FROM {table} WHERE run_id = {{run_id:String}} "
+                "AND _seq IN {seqs:Array(UInt64)}",
+                {**params, "seqs": seqs},
+            )
+    return len(seqs)

@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 #: changes (the transform, the staged columns): marks written by older code are then not used.
 STREAM: Final = "orders/v1"
 #: Pages the engine reads at once (about 9 MB of orders per 100 pages).
-ENGINE_BATCH_PAGES: Final = 500
+ENGINE_BATCH_PAGES: Final = 750
 #: The staging column that names the page a row came from.
 PAGE_COLUMN: Final = "page_digest"
 
@@ -82,11 +82,8 @@ class OrderStream:
     _stagers: dict[str, Stager] = field(default_factory=dict)
     #: Pages left as bytes for the engine, not yet read.
     _raw: list[Page] = field(default_factory=list)
-    #: Pages the engine read, and how many sales rows they hold at most.
-    _engine_pages: int = 0
-    _engine_sales: int = 0
-    #: Pages the engine took but the Python reader read (their engine rows are ignored).
-    _python_read: list[str] = field(default_factory=list)
+    #: What the engine made of the pages it read.
+    _engine_reads: list[engine.PageRead] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         # Page 0 stands for what the rows take from the events: a rename changes its digest.
@@ -151,41 +148,47 @@ class OrderStream:
         batch, self._raw = self._raw, []
         if not batch or self.staging is None:
             return
+        wh, run_id = self.staging.wh, self.staging.run_id
         try:
             found = engine.read_pages(
-                self.staging.wh,
-                self.staging.run_id,
+                wh,
+                run_id,
                 self.staging.loaded_at,
                 self.since,
                 self.to,
                 [(p.digest, p.body or b"") for p in batch],
+                self._lookups(),
             )
         except LoadError as exc:
             # The engine's message may quote the pages (buyers included): only its kind is
-            # logged. Whatever it wrote of this batch is ignored; Python reads every page.
+            # logged. Whatever it staged of this batch is taken back; Python reads every page.
             log.warning(
                 "the engine could not read %d pages of orders (%s); the Python reader takes them",
                 len(batch),
                 type(exc.__cause__ or exc).__name__,
             )
             found = {}
+        taken: dict[str, engine.PageRead] = {}
         for page in batch:
             read = found.get(page.digest)
             if (
-                read is None
-                or read.unread
-                or (read.page, read.per_page, read.total)
-                != (page.number, page.per_page, page.total)
+                read is not None
+                and not read.unread
+                and (read.page, read.per_page, read.total)
+                == (page.number, page.per_page, page.total)
             ):
-                # Outside the strict shapes (or unparsable): the Python reader decides.
-                self._python_read.append(page.digest)
+                taken[page.digest] = read
+        # The rest are outside the strict shapes (or unparsable): the Python reader decides.
+        engine.discard(wh, run_id, [p.digest for p in batch if p.digest not in taken])
+        for page in batch:
+            read = taken.get(page.digest)
+            if read is None:
                 self._read(
                     read_page("orders", page.number, page.body or b"", safe_order, PageHistory())
                 )
                 continue
             self._decoded += 1
-            self._engine_pages += 1
-            self._engine_sales += read.counts.get("sales_rows", 0)
+            self._engine_reads.append(read)
             self.counts.update(read.counts)
             self.revenue += read.revenue
             self.marks.append(
@@ -199,25 +202,16 @@ class OrderStream:
         self._read_raw()
         for stager in self._stagers.values():
             stager.flush()
-        offsets = (
-            {spec.fact: self._stagers[spec.fact].staged for spec in (SALES, SALES_UTM)}
-            if self._stagers
-            else {}
-        )
-        # Staged rows take event names and cities from this run's events.
-        names = {e.event_id: e.name for e in self.events.values()}
-        cities = {e.event_id: e.city for e in self.events.values()}
-        lookups = {"event_name": ("event_id", names), "city": ("event_id", cities)}
-        if self.staging is not None and self._engine_pages:
-            engine.stage_sales(
-                self.staging.wh, self.staging.run_id, self._python_read, offsets, lookups
-            )
-            offsets = {fact: n + self._engine_sales for fact, n in offsets.items()}
-        if self.staging is None or not self._carried:
+        if self.staging is None:
+            return
+        if not engine.in_id_order(self._engine_reads):
+            engine.drop_repeats(self.staging.wh, self.staging.run_id)
+        if not self._carried:
             return
         if self._decoded == 0 and self._untouched_since_last_run(self.staging.wh):
             self.unchanged = True
             return
+        lookups = self._lookups()
         for spec in (SALES, SALES_UTM):
             carry_staged(
                 self.staging.wh,
@@ -227,9 +221,16 @@ class OrderStream:
                 loaded_at=self.staging.loaded_at,
                 tag=PAGE_COLUMN,
                 values=self._carried,
-                seq_offset=offsets[spec.fact],
+                # Rows the Python reader staged are numbered from 0; carried ones follow them.
+                seq_offset=self._stagers[spec.fact].staged,
                 lookups={k: v for k, v in lookups.items() if k in spec.columns},
             )
+
+    def _lookups(self) -> dict[str, tuple[str, Mapping[str, str]]]:
+        """Staged rows take event names and cities from this run's events."""
+        names = {e.event_id: e.name for e in self.events.values()}
+        cities = {e.event_id: e.city for e in self.events.values()}
+        return {"event_name": ("event_id", names), "city": ("event_id", cities)}
 
     def publish(self, scope: Scope) -> dict[str, PublishResult]:
         """Publish the staged sales and sales by UTM (nothing when `unchanged`)."""
@@ -279,7 +280,7 @@ class OrderStream:
     @property
     def engine_pages(self) -> int:
         """Pages the engine read (the others were carried or read by Python)."""
-        return self._engine_pages
+        return len(self._engine_reads)
 
     @property
     def carried_pages(self) -> int:
@@ -288,7 +289,7 @@ class OrderStream:
 
     def sales_keys(self) -> int:
         """Distinct (sale_date, event_id) keys among this run's sales."""
-        if self.staging is None or not (self._carried or self._engine_pages):
+        if self.staging is None or not (self._carried or self._engine_reads):
             return len(self._keys)
         if self.unchanged:
             sql = (
