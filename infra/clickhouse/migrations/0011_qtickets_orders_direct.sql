@@ -64,42 +64,12 @@ ORDER BY (run_id, page_digest)
 TTL loaded_at + INTERVAL 7 DAY;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS mv_qtickets_orders_sales TO stg_qtickets_sales
-(
-    run_id       String,
-    _seq         UInt64,
-    loaded_at    DateTime('Europe/Moscow'),
-    page_digest  String,
-    order_id     String,
-    source       LowCardinality(String),
-    sale_date    Date,
-    event_id     String,
-    event_name   String,
-    city         String,
-    tickets_sold Int64,
-    revenue      Decimal(18, 2)
-)
 AS SELECT run_id, _seq, loaded_at, page_digest, order_id, 'qtickets_api' AS source, sale_date,
           event_id, event_name, city, tickets_sold, revenue
 FROM stg_qtickets_orders_in
 WHERE status = 'sale';
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS mv_qtickets_orders_sales_utm TO stg_qtickets_sales_utm
-(
-    run_id       String,
-    _seq         UInt64,
-    loaded_at    DateTime('Europe/Moscow'),
-    page_digest  String,
-    source       LowCardinality(String),
-    sale_date    Date,
-    event_id     String,
-    utm_source   String,
-    utm_medium   String,
-    utm_campaign String,
-    utm_content  String,
-    utm_term     String,
-    tickets_sold Int64,
-    revenue      Decimal(18, 2)
-)
 AS SELECT run_id, _seq, loaded_at, page_digest, 'qtickets_api' AS source, sale_date, event_id,
           utm_source, utm_medium, utm_campaign, utm_content, utm_term, tickets_sold, revenue
 FROM stg_qtickets_orders_in
