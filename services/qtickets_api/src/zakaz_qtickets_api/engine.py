@@ -272,7 +272,8 @@ def read_pages(
 
 
 def discard(wh: Warehouse, run_id: str, digests: Sequence[str]) -> None:
-    """Take back what the engine staged of these pages in this run (Python reads them)."""
+    """Take back what the engine staged of these pages in this run (Python reads them). Their
+    page counts stay: they are read once, by `read_pages`, and expire with the staging."""
     if not digests:
         return
     params = {"run_id": run_id, "digests": list(digests), "base": SEQ_BASE}
@@ -282,11 +283,6 @@ def discard(wh: Warehouse, run_id: str, digests: Sequence[str]) -> None:
             "AND page_digest IN {digests:Array(String)}",
             params,
         )
-    wh.command(
-        "DELETE FROM stg_qtickets_order_pages WHERE run_id = {run_id:String} "
-        "AND page_digest IN {digests:Array(String)}",
-        params,
-    )
 
 
 def in_id_order(reads: Sequence[PageRead]) -> bool:

@@ -90,6 +90,13 @@ class OrderStream:
         attributes = sorted((e.event_id, e.name, e.city) for e in self.events.values())
         context = json.dumps(attributes, ensure_ascii=False).encode()
         self._context = PageMark(0, digest(context), 0, 0, 0)
+        # Staged rows take event names and cities from this run's events.
+        names = {e.event_id: e.name for e in self.events.values()}
+        cities = {e.event_id: e.city for e in self.events.values()}
+        self._lookups: dict[str, tuple[str, Mapping[str, str]]] = {
+            "event_name": ("event_id", names),
+            "city": ("event_id", cities),
+        }
         if self.staging is not None:
             for spec in (SALES, SALES_UTM):
                 self._stagers[spec.fact] = Stager(
@@ -157,7 +164,7 @@ class OrderStream:
                 self.since,
                 self.to,
                 [(p.digest, p.body or b"") for p in batch],
-                self._lookups(),
+                self._lookups,
             )
         except LoadError as exc:
             # The engine's message may quote the pages (buyers included): only its kind is
@@ -211,7 +218,7 @@ class OrderStream:
         if self._decoded == 0 and self._untouched_since_last_run(self.staging.wh):
             self.unchanged = True
             return
-        lookups = self._lookups()
+        lookups = self._lookups
         for spec in (SALES, SALES_UTM):
             carry_staged(
                 self.staging.wh,
@@ -225,12 +232,6 @@ class OrderStream:
                 seq_offset=self._stagers[spec.fact].staged,
                 lookups={k: v for k, v in lookups.items() if k in spec.columns},
             )
-
-    def _lookups(self) -> dict[str, tuple[str, Mapping[str, str]]]:
-        """Staged rows take event names and cities from this run's events."""
-        names = {e.event_id: e.name for e in self.events.values()}
-        cities = {e.event_id: e.city for e in self.events.values()}
-        return {"event_name": ("event_id", names), "city": ("event_id", cities)}
 
     def publish(self, scope: Scope) -> dict[str, PublishResult]:
         """Publish the staged sales and sales by UTM (nothing when `unchanged`)."""
