@@ -84,18 +84,23 @@ def main() -> None:
     migrate(wh)
     idle = ingest.rss_mb()
 
-    print(f"ingest: {args.orders:,} orders …", flush=True)
-    first = ingest.pipeline(wh, args.orders, "bench-1")
+    print(f"generating {args.orders:,} orders …", flush=True)
+    t0 = time.perf_counter()
+    source = ingest.write_pages(args.orders, args.data_dir / "orders-pages.jsonl")
+    generate_seconds = time.perf_counter() - t0
+    print("ingest …", flush=True)
+    first = ingest.pipeline(wh, source, "bench-1")
     peak_extra = ingest.peak_rss_mb() - idle
     base_seconds = ingest.baseline(wh, first.rows)
     base_rate = first.rows / base_seconds
     ratio = first.rows_per_second / base_rate
     print("no-op re-run …", flush=True)
-    again = ingest.pipeline(wh, args.orders, "bench-2")
+    again = ingest.pipeline(wh, source, "bench-2")
     print("the Python reader alone …", flush=True)
-    python = ingest.pipeline(wh, args.orders, "bench-3", engine=False, remember=False)
+    python = ingest.pipeline(wh, source, "bench-3", engine=False, remember=False)
     print("the engine's JSON parse alone …", flush=True)
-    parse = ingest.engine_parse_seconds(wh, args.orders, args.data_dir)
+    parse = ingest.engine_parse_seconds(wh, source, args.orders)
+    source.path.unlink()
     ceiling = (first.rows / parse) / base_rate
 
     print(
@@ -130,7 +135,7 @@ def main() -> None:
         f"{base_seconds:.1f} s, {base_rate:,.0f} rows/s |",
         f"| ratio (pipeline / baseline) | **{ratio:.2f}** |",
         f"| peak RSS above idle ({idle:.0f} MB idle) | **{peak_extra:.0f} MB** |",
-        f"| generating the orders (left out of both) | {first.generate_seconds:.1f} s |",
+        f"| generating the orders into a file first (left out of both) | {generate_seconds:.1f} s |",
         f"| the same pipeline with every page read by the Python reader (as a dry run does) | "
         f"{python.seconds:.1f} s, {python.rows_per_second:,.0f} rows/s: "
         f"ratio {python.rows_per_second / base_rate:.2f} |",

@@ -2,12 +2,14 @@
 transform and loader.
 
 The orders are generated (seeded: 1–3 baskets each, buyers' PII, UTMs, unpaid, cancelled and
-refunded ones) as the API sends them: JSON pages of 100 orders with `paging`, one page at a
-time, so nothing holds the whole payload. The pipeline is what the source does with each page
-it receives: `read_page` (digest, decode, PII whitelist) → `OrderStream` (`read_order`, sales and
-sales-by-UTM rows staged as they come) → publish both facts → record the page marks. The
-baseline inserts the same flattened rows columnar, one `client.insert` per 100,000 rows.
-Generation time is measured apart and left out of both.
+refunded ones) as the API sends them, JSON pages of 100 orders with `paging`, into a file first
+(not timed), so that the engine cannot do its work while the generator makes the next page. The
+pipeline reads that file a page at a time, as fast as a network could send it, and does what the
+source does with each page it receives: `read_page` (digest, paging) → `OrderStream` (the
+engine reads the page, or Python decodes it: PII whitelist, `read_order`; sales and
+sales-by-UTM rows staged as they come) → publish both facts → record the page marks. Nothing
+holds the whole payload. The baseline inserts the same flattened rows columnar, one
+`client.insert` per 100,000 rows.
 """
 
 from __future__ import annotations
@@ -47,7 +49,6 @@ class IngestResult:
     #: Flattened rows staged: sales rows plus sales-by-UTM rows.
     rows: int
     seconds: float
-    generate_seconds: float
     fact_rows_written: int
     pages: int
     pages_unchanged: int
@@ -56,6 +57,37 @@ class IngestResult:
     def rows_per_second(self) -> float:
         """Flattened rows per second through decode, transform and load (generation excluded)."""
         return self.rows / self.seconds if self.seconds else 0.0
+
+
+@dataclass(frozen=True)
+class PageFile:
+    """Generated pages, one per line, and each page's length in bytes."""
+
+    path: Path
+    lengths: list[int]
+
+    def bodies(self) -> Iterator[bytes]:
+        """The pages in order, as the API would send them."""
+        with self.path.open("rb") as source:
+            for length in self.lengths:
+                yield source.read(length)
+                source.read(1)
+
+    def page(self, number: int) -> bytes:
+        """Page `number` (from 1) once more."""
+        with self.path.open("rb") as source:
+            source.seek(sum(n + 1 for n in self.lengths[: number - 1]))
+            return source.read(self.lengths[number - 1])
+
+
+def write_pages(count: int, path: Path) -> PageFile:
+    """Generate `count` orders into `path` as pages, one per line."""
+    lengths = []
+    with path.open("wb") as out:
+        for body in pages(count):
+            out.write(body + b"\n")
+            lengths.append(len(body))
+    return PageFile(path, lengths)
 
 
 def rss_mb() -> float:
@@ -144,36 +176,41 @@ def pages(count: int, seed: int = 7) -> Iterator[bytes]:
 
 
 def pipeline(
-    wh: Warehouse, count: int, run_id: str, *, engine: bool = True, remember: bool = True
+    wh: Warehouse, source: PageFile, run_id: str, *, engine: bool = True, remember: bool = True
 ) -> IngestResult:
-    """Read, transform and load `count` orders as the qtickets_api source does; publish once.
+    """Read, transform and load the pages of `source` as the qtickets_api source does; publish.
 
     `engine=False` reads every page with the Python reader (what a dry run does);
     `remember=False` ignores the marks of earlier runs (every page is read).
     """
     since, to = _FIRST_DAY, _FIRST_DAY + timedelta(days=_DAYS - 1)
     scope_key = f"{since}..{to}"
-    generate = 0.0
     started = time.perf_counter()
     history = last_marks(wh, SOURCE, STREAM, scope_key) if remember else PageHistory()
-    stream = OrderStream(since, to, events(), Staging(wh, run_id, int(time.time())), history)
-    source = pages(count)
+    stream = OrderStream(
+        since,
+        to,
+        events(),
+        Staging(wh, run_id, int(time.time())),
+        history,
+        refetch=lambda n: read_page("orders", n, source.page(n), safe_order, PageHistory()),
+    )
     number = 0
-    while True:
-        g0 = time.perf_counter()
-        body = next(source, None)
-        generate += time.perf_counter() - g0
-        if body is None:
-            break
-        number += 1
-        stream.feed(read_page("orders", number, body, safe_order, history, raw=engine))
-    stream.finish()
+    try:
+        for body in source.bodies():
+            number += 1
+            stream.feed(read_page("orders", number, body, safe_order, history, raw=engine))
+        stream.finish()
+    finally:
+        stream.close()
     scope = Scope(equals={"source": [SOURCE]}, since=since, to=to)
     written = sum(r.written for r in stream.publish(scope).values())
     stream.record_marks(scope_key)
-    seconds = time.perf_counter() - started - generate
+    seconds = time.perf_counter() - started
     rows = 2 * stream.counts["sales_rows"]
-    return IngestResult(count, rows, seconds, generate, written, number, stream.carried_pages)
+    return IngestResult(
+        stream.counts["orders"], rows, seconds, written, number, stream.carried_pages
+    )
 
 
 def baseline(wh: Warehouse, count: int) -> float:
@@ -229,24 +266,17 @@ _PAGE_STRUCTURE = (
 )
 
 
-def engine_parse_seconds(wh: Warehouse, count: int, workdir: Path) -> float:
+def engine_parse_seconds(wh: Warehouse, source: PageFile, count: int) -> float:
     """Seconds ClickHouse's own JSON reader takes to parse the same pages, with no transform.
 
-    A floor for any pipeline that starts from the API's JSON: the pages are written to a file
-    (not timed) and read with `file(…, JSONEachRow)`, each page one row.
+    A floor for any pipeline that starts from the API's JSON: the pages are read with
+    `file(…, JSONEachRow)` from the generated file, each page one row.
     """
-    path = workdir / "orders-pages.jsonl"
-    with path.open("wb") as out:
-        for body in pages(count):
-            out.write(body + b"\n")
-    try:
-        started = time.perf_counter()
-        read = wh.scalar(
-            f"SELECT sum(length(data)) FROM file('{path}', 'JSONEachRow', '{_PAGE_STRUCTURE}')"
-        )
-        spent = time.perf_counter() - started
-    finally:
-        path.unlink()
+    started = time.perf_counter()
+    read = wh.scalar(
+        f"SELECT sum(length(data)) FROM file('{source.path}', 'JSONEachRow', '{_PAGE_STRUCTURE}')"
+    )
+    spent = time.perf_counter() - started
     if int(read) != count:
         raise RuntimeError(f"the engine read {read} orders of {count}")
     return spent

@@ -7,6 +7,7 @@ the Python reader; these tests put one order per page so that each order is comp
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections import Counter
 from datetime import date, timedelta
@@ -19,7 +20,7 @@ from zakaz_common.clickhouse import Warehouse
 from zakaz_common.errors import LoadError
 from zakaz_common.pagemarks import PageHistory
 from zakaz_common.timeutil import today_msk
-from zakaz_qtickets_api.client import RAW_MIN_BYTES, read_page, tail_paging
+from zakaz_qtickets_api.client import RAW_MIN_BYTES, Page, read_page, tail_paging
 from zakaz_qtickets_api.engine import PageRead, in_id_order
 from zakaz_qtickets_api.orders import OrderStream, Staging
 from zakaz_qtickets_api.privacy import safe_order
@@ -157,11 +158,30 @@ def pages_of(orders: list[dict[str, Any]]) -> list[bytes]:
     ]
 
 
-def read(wh: Warehouse, run_id: str, pages: list[bytes], *, raw: bool) -> OrderStream:
-    stream = OrderStream(SINCE, TO, EVENTS, Staging(wh, run_id, int(time.time())))
-    for number, body in enumerate(pages, 1):
-        stream.feed(read_page("orders", number, body, safe_order, PageHistory(), raw=raw))
-    stream.finish()
+def read(
+    wh: Warehouse,
+    run_id: str,
+    pages: list[bytes],
+    *,
+    raw: bool,
+    fetched: list[int] | None = None,
+    read_bytes: int | None = None,
+) -> OrderStream:
+    """Read `pages` as the source does; pages fetched again are noted in `fetched`."""
+
+    def refetch(number: int) -> Page:
+        (fetched if fetched is not None else []).append(number)
+        return read_page("orders", number, pages[number - 1], safe_order, PageHistory())
+
+    stream = OrderStream(SINCE, TO, EVENTS, Staging(wh, run_id, int(time.time())), refetch=refetch)
+    if read_bytes is not None:
+        stream.read_bytes = read_bytes
+    try:
+        for number, body in enumerate(pages, 1):
+            stream.feed(read_page("orders", number, body, safe_order, PageHistory(), raw=raw))
+        stream.finish()
+    finally:
+        stream.close()
     return stream
 
 
@@ -291,15 +311,98 @@ def test_paging_is_read_from_the_tail_of_a_page_or_not_at_all(
     assert tail_paging(body) == expected
 
 
-def test_a_failing_engine_read_raises_and_leaves_no_writer_behind(wh: Warehouse) -> None:
-    lines = [b'{"a": 1}\n'] * 50_000  # more than a pipe holds
+def test_a_failing_feed_raises_on_close_and_leaves_no_thread_behind(wh: Warehouse) -> None:
+    line = b'{"a": 1}\n'
+    count = 50_000  # more than a pipe holds
 
+    feed = wh.feed("INSERT INTO no_such_table SELECT a FROM {rows}", "a UInt8", "JSONEachRow")
+    for _ in range(count):
+        feed.write(line)
     with pytest.raises(LoadError):
-        wh.insert_from_json("INSERT INTO no_such_table SELECT a FROM {rows}", "a UInt8", lines)
+        feed.close()
 
     wh.command("CREATE TABLE fed (a UInt8) ENGINE = MergeTree ORDER BY a")
-    wh.insert_from_json("INSERT INTO fed SELECT a FROM {rows}", "a UInt8", lines)
-    assert wh.scalar("SELECT count() FROM fed") == 50_000
+    feed = wh.feed("INSERT INTO fed SELECT a FROM {rows}", "a UInt8", "JSONEachRow")
+    for _ in range(count):
+        feed.write(b'{"a": ', b"1}\n")
+    feed.close()
+    assert wh.scalar("SELECT count() FROM fed") == count
+    assert not [t for t in threading.enumerate() if t.name == "zakaz-feed"]
+
+
+def test_the_thread_writing_a_feed_gets_an_error_not_a_hang_when_it_queries(
+    wh: Warehouse,
+) -> None:
+    wh.command("CREATE TABLE fed_twice (a UInt8) ENGINE = MergeTree ORDER BY a")
+    feed = wh.feed("INSERT INTO fed_twice SELECT a FROM {rows}", "a UInt8", "JSONEachRow")
+    feed.write(b'{"a": 7}\n')
+
+    with pytest.raises(RuntimeError, match="close the feed"):
+        wh.scalar("SELECT 1")
+    with pytest.raises(RuntimeError, match="already reading"):
+        wh.feed("INSERT INTO fed_twice SELECT a FROM {rows}", "a UInt8", "JSONEachRow")
+
+    feed.close()
+    assert wh.scalar("SELECT sum(a) FROM fed_twice") == 7
+
+
+def test_an_empty_feed_and_an_aborted_one_end_cleanly(wh: Warehouse) -> None:
+    wh.command("CREATE TABLE fed_none (a UInt8) ENGINE = MergeTree ORDER BY a")
+    wh.feed("INSERT INTO fed_none SELECT a FROM {rows}", "a UInt8", "JSONEachRow").close()
+    aborted = wh.feed("INSERT INTO no_such_table SELECT a FROM {rows}", "a UInt8", "JSONEachRow")
+    aborted.write(b'{"a": 1}\n')
+    aborted.abort()
+
+    assert wh.scalar("SELECT count() FROM fed_none") == 0
+
+
+def test_only_the_pages_python_must_read_are_fetched_again(wh: Warehouse) -> None:
+    orders = [order(), order(payed="yes"), order(), order(event_id=1.5)]
+    pages = pages_of(orders)
+    fetched: list[int] = []
+
+    stream = read(wh, "refetch", pages, raw=True, fetched=fetched)
+
+    assert fetched == [2, 4]
+    assert stream.engine_pages == 2
+    assert stream.counts["orders"] == 4
+
+
+def test_a_stream_without_a_way_to_fetch_again_fails_loudly(wh: Warehouse) -> None:
+    stream = OrderStream(SINCE, TO, EVENTS, Staging(wh, "no-refetch", int(time.time())))
+    body = pages_of([order(payed="yes")])[0]
+    stream.feed(read_page("orders", 1, body, safe_order, PageHistory(), raw=True))
+
+    with pytest.raises(LoadError, match="cannot fetch it again"):
+        stream.finish()
+    stream.close()
+
+
+def test_a_stream_split_into_several_engine_reads_stages_what_one_read_does(
+    wh: Warehouse,
+) -> None:
+    pages = pages_of(list(STRICT.values()))
+
+    whole = read(wh, "one-read", pages, raw=True)
+    split = read(wh, "many-reads", pages, raw=True, read_bytes=3 * RAW_MIN_BYTES)
+
+    assert split.engine_pages == whole.engine_pages == len(pages)
+    assert staged(wh, "many-reads") == staged(wh, "one-read")
+    assert split.counts == whole.counts and split.marks == whole.marks
+
+
+def test_a_failing_run_stops_the_engine_read_and_the_warehouse_stays_usable(
+    wh: Warehouse,
+) -> None:
+    pages = pages_of(list(STRICT.values()))
+    stream = OrderStream(SINCE, TO, EVENTS, Staging(wh, "failing", int(time.time())))
+    for number, body in enumerate(pages[:3], 1):
+        stream.feed(read_page("orders", number, body, safe_order, PageHistory(), raw=True))
+
+    stream.close()  # what the job does when the upstream fails mid-listing
+
+    assert wh.scalar("SELECT 1") == 1
+    assert not [t for t in threading.enumerate() if t.name == "zakaz-feed"]
 
 
 def test_when_the_engine_fails_python_reads_the_batch_and_nothing_is_lost(

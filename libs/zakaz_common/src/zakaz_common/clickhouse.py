@@ -31,6 +31,8 @@ from zakaz_common.settings import CoreSettings, WarehouseSettings, load_settings
 
 #: Rows per insert block: large enough for columnar speed, small enough to bound memory.
 INSERT_BATCH_ROWS = 100_000
+#: Bytes of lines per query when a server reads a feed.
+FEED_BATCH_BYTES = 64 << 20
 
 #: ClickHouse error codes we branch on.
 ACCESS_DENIED = 497
@@ -52,6 +54,8 @@ class Warehouse:
     dsn: str
     embedded: bool
     _guard: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    #: The thread writing an open embedded feed (its query holds the guard meanwhile).
+    _feeder: int | None = field(default=None, repr=False)
 
     @property
     def display(self) -> str:
@@ -110,49 +114,30 @@ class Warehouse:
             )
         return count
 
-    def insert_from_json(
+    def feed(
         self,
         sql: str,
         structure: str,
-        lines: Sequence[bytes],
+        fmt: str,
         parameters: Mapping[str, Any] | None = None,
         settings: Mapping[str, Any] | None = None,
-    ) -> None:
-        """Run an `INSERT … SELECT … FROM {rows}` where `{rows}` reads JSONEachRow `lines`.
+    ) -> Feed:
+        """Start an `INSERT … SELECT … FROM {rows}` whose `{rows}` are the lines written to the
+        returned feed, in format `fmt` with columns `structure`; `Feed.close` ends it.
 
-        The engine parses the lines itself (`structure` names the fields it reads; others are
-        skipped unparsed), so Python never builds their objects. The embedded engine reads them
-        through a named pipe in a private directory: they never touch the disk. A server gets
-        them as the body of the request, read by `input()`.
+        The embedded engine runs one query for the whole feed, reading the lines through a
+        named pipe in a private directory as they are written (they never touch the disk, and
+        parsing overlaps with whatever produces them). While it runs, the thread that opened
+        the feed must not use the warehouse otherwise: it would wait on its own query, so it
+        gets an error instead. A server gets the lines as request bodies read by `input()`, a
+        few tens of megabytes per query.
         """
         clause = " SETTINGS " + ", ".join(f"{k} = {v}" for k, v in (settings or {}).items())
         clause = clause if settings else ""
         if not self.embedded:
-            query = sql.replace("{rows}", f"input('{structure}')") + clause
-            with self._translated(query):
-                self.client.command(
-                    query + " FORMAT JSONEachRow",
-                    parameters=dict(parameters or {}),
-                    data=b"".join(lines),
-                )
-            return
-        with tempfile.TemporaryDirectory(prefix="zakaz-rows-") as private:
-            pipe = os.path.join(private, "rows.jsonl")
-            os.mkfifo(pipe, 0o600)
-            failures: list[BaseException] = []
-            writer = threading.Thread(
-                target=_feed_pipe, args=(pipe, lines, failures), name="zakaz-rows", daemon=True
-            )
-            writer.start()
-            query = sql.replace("{rows}", f"file('{pipe}', 'JSONEachRow', '{structure}')")
-            try:
-                self.command(query + clause, parameters)
-            finally:
-                _drain_pipe(pipe, writer)
-            if failures:
-                raise LoadError(f"feeding rows to the engine failed: {failures[0]}") from failures[
-                    0
-                ]
+            query = sql.replace("{rows}", f"input('{structure}')") + clause + f" FORMAT {fmt}"
+            return _BatchFeed(self, query, dict(parameters or {}))
+        return _PipeFeed(self, sql, f"'{fmt}', '{structure}'", clause, dict(parameters or {}))
 
     def table_exists(self, name: str) -> bool:
         """Whether a table or view of that name exists in this database."""
@@ -166,6 +151,10 @@ class Warehouse:
     @contextmanager
     def _translated(self, what: str) -> Iterator[None]:
         # chDB runs in our process; serialise calls so threads of one service never interleave.
+        if self._feeder == threading.get_ident():
+            raise RuntimeError(
+                "the warehouse is reading this thread's feed: close the feed before other queries"
+            )
         with self._guard:
             try:
                 yield
@@ -178,16 +167,138 @@ class Warehouse:
                 ) from exc
 
 
-def _feed_pipe(pipe: str, lines: Sequence[bytes], failures: list[BaseException]) -> None:
-    try:
-        with open(pipe, "wb") as out:
-            _widen(out.fileno())
-            for line in lines:
-                out.write(line)
-    except BrokenPipeError:
-        pass  # the engine stopped reading (its query failed): the query reports why
-    except BaseException as exc:  # handed to the caller's thread
-        failures.append(exc)
+class Feed:
+    """Lines on their way into one `INSERT … SELECT` (`Warehouse.feed`)."""
+
+    def write(self, *parts: bytes) -> None:
+        """Send one line, in parts (the last ends with a newline)."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Send what is left and wait for the insert; `LoadError` when the engine failed."""
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        """End the feed without waiting to hear how the insert went (the caller is failing)."""
+        with contextlib.suppress(LoadError):
+            self.close()
+
+
+class _PipeFeed(Feed):
+    """The embedded engine reads the lines from a named pipe while they are written."""
+
+    def __init__(
+        self, wh: Warehouse, sql: str, source: str, clause: str, parameters: dict[str, Any]
+    ) -> None:
+        self._wh = wh
+        self._private = tempfile.TemporaryDirectory(prefix="zakaz-rows-")
+        self._pipe = os.path.join(self._private.name, "rows")
+        os.mkfifo(self._pipe, 0o600)
+        self._query = sql.replace("{rows}", f"file('{self._pipe}', {source})") + clause
+        self._parameters = parameters
+        self._out: Any = None
+        self._broken = False
+        self._closed = threading.Event()
+        self._failure: BaseException | None = None
+        if wh._feeder is not None:
+            raise RuntimeError("the warehouse is already reading a feed")
+        wh._feeder = threading.get_ident()
+        self._reader = threading.Thread(target=self._read, name="zakaz-feed", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        try:
+            self._wh.command(self._query, self._parameters)
+        except BaseException as exc:  # handed to the writer by `close`
+            self._failure = exc
+        finally:
+            self._drain()
+
+    def _drain(self) -> None:
+        # The engine stopped reading (done, or failed before or while reading): take what the
+        # writer still sends, so that neither its open nor its writes wait for ever.
+        fd = os.open(self._pipe, os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            while True:
+                try:
+                    if os.read(fd, 1 << 16):
+                        continue
+                except BlockingIOError:
+                    pass
+                if self._closed.is_set():
+                    return
+                self._closed.wait(0.005)
+        finally:
+            os.close(fd)
+
+    def write(self, *parts: bytes) -> None:
+        if self._broken or self._closed.is_set():
+            return
+        try:
+            if self._out is None:
+                self._out = open(self._pipe, "wb")  # noqa: SIM115 (closed by `close`)
+                _widen(self._out.fileno())
+            for part in parts:
+                self._out.write(part)
+        except BrokenPipeError:
+            self._broken = True  # the engine stopped reading: `close` reports why
+
+    def close(self) -> None:
+        if self._closed.is_set():
+            return
+        try:
+            if self._out is None and not self._broken:
+                self._out = open(self._pipe, "wb")  # noqa: SIM115 (an empty feed: EOF now)
+            if self._out is not None:
+                with contextlib.suppress(BrokenPipeError):
+                    self._out.close()
+        finally:
+            self._closed.set()
+            self._reader.join()
+            self._wh._feeder = None
+            self._private.cleanup()
+        # The engine keeps what it freed while reading for a while; a long read leaves hundreds
+        # of megabytes this process does not use. They go back to the system now.
+        with contextlib.suppress(LoadError):
+            self._wh.command("SYSTEM JEMALLOC PURGE")
+        if self._failure is not None:
+            failure = self._failure
+            if isinstance(failure, LoadError):
+                raise failure
+            raise LoadError(f"the engine could not read the feed: {failure}") from failure
+
+
+class _BatchFeed(Feed):
+    """A server gets the lines in request bodies of about `FEED_BATCH_BYTES`."""
+
+    def __init__(self, wh: Warehouse, query: str, parameters: dict[str, Any]) -> None:
+        self._wh, self._query, self._parameters = wh, query, parameters
+        self._lines: list[bytes] = []
+        self._size = 0
+        self._failure: LoadError | None = None
+
+    def write(self, *parts: bytes) -> None:
+        self._lines += parts
+        self._size += sum(len(p) for p in parts)
+        if self._size >= FEED_BATCH_BYTES:
+            self._send()
+
+    def _send(self) -> None:
+        lines, self._lines, self._size = self._lines, [], 0
+        if not lines or self._failure is not None:
+            return
+        try:
+            with self._wh._translated(self._query):
+                self._wh.client.command(
+                    self._query, parameters=self._parameters, data=b"".join(lines)
+                )
+        except LoadError as exc:
+            self._failure = exc  # the rest is not sent: `close` reports the failure
+
+    def close(self) -> None:
+        self._send()
+        if self._failure is not None:
+            raise self._failure
 
 
 def _widen(fd: int) -> None:
@@ -195,21 +306,6 @@ def _widen(fd: int) -> None:
     # Not Linux, or above fs.pipe-max-size: the default buffer works too.
     with contextlib.suppress(OSError):
         fcntl.fcntl(fd, _F_SETPIPE_SZ, 1 << 20)
-
-
-def _drain_pipe(pipe: str, writer: threading.Thread) -> None:
-    """Let the writer finish: read and drop what the engine did not (its query failed early)."""
-    fd = os.open(pipe, os.O_RDONLY | os.O_NONBLOCK)
-    try:
-        while writer.is_alive():
-            try:
-                if not os.read(fd, 1 << 16):
-                    writer.join(0.01)
-            except BlockingIOError:
-                writer.join(0.01)
-    finally:
-        os.close(fd)
-    writer.join()
 
 
 def open_warehouse(

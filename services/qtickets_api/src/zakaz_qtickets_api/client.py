@@ -169,17 +169,15 @@ class QticketsClient:
     ) -> Iterator[Page]:
         """Pages of `orders(…)`; a page whose bytes `history` already knows is not decoded, and
         with `raw` full pages are left as bytes for the engine to read."""
-        body = {
-            "select": list(ORDER_FIELDS),
-            "where": [
-                {"column": "payed", "value": 1},
-                {"column": "payed_at", "operator": ">=", "value": paid_from.isoformat()},
-                {"column": "payed_at", "operator": "<", "value": paid_before.isoformat()},
-            ],
-            # Ascending ids keep pages stable while new orders arrive at the end.
-            "orderBy": {"id": "asc"},
-        }
+        body = _orders_request(paid_from, paid_before)
         yield from self._listing("orders", body, safe_order, history or PageHistory(), raw=raw)
+
+    def order_page(self, paid_from: datetime, paid_before: datetime, number: int) -> Page:
+        """Page `number` of `order_pages(…)` once more, decoded."""
+        request = {**_orders_request(paid_from, paid_before), "page": number, "perPage": PER_PAGE}
+        return self._retrying(
+            partial(self._page, "orders", number, request, safe_order, PageHistory(), False)
+        )
 
     def seats(self, show_id: str) -> list[dict[str, Any]]:
         """Every seat (or general-admission zone) of a show with its counters."""
@@ -285,6 +283,19 @@ class QticketsClient:
         log.warning(
             "QTickets attempt %d failed (%s); retrying in %.1f s", state.attempt_number, exc, wait
         )
+
+
+def _orders_request(paid_from: datetime, paid_before: datetime) -> dict[str, Any]:
+    return {
+        "select": list(ORDER_FIELDS),
+        "where": [
+            {"column": "payed", "value": 1},
+            {"column": "payed_at", "operator": ">=", "value": paid_from.isoformat()},
+            {"column": "payed_at", "operator": "<", "value": paid_before.isoformat()},
+        ],
+        # Ascending ids keep pages stable while new orders arrive at the end.
+        "orderBy": {"id": "asc"},
+    }
 
 
 def _wait(state: RetryCallState) -> float:

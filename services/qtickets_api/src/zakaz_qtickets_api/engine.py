@@ -167,6 +167,8 @@ READ_SETTINGS: Final = {
     "short_circuit_function_evaluation": "'disable'",
     # The three materialized views take each block at once rather than one after the other.
     "parallel_view_processing": 1,
+    "min_insert_block_size_rows": 100_000,
+    "min_insert_block_size_bytes": 64 << 20,
 }
 #: The engine's staged rows are numbered from here (page << 16 | position on the page), apart
 #: from the rows the Python reader stages (numbered from 0).
@@ -190,33 +192,53 @@ class PageRead:
     last_number: int
 
 
-def read_pages(
-    wh: Warehouse,
-    run_id: str,
-    loaded_at: int,
-    since: date,
-    to: date,
-    pages: Sequence[tuple[str, bytes]],
-    lookups: Mapping[str, tuple[str, Mapping[str, str]]],
-) -> dict[str, PageRead]:
-    """Have the engine read `(digest, body)` pages and stage their sales; returns what it read,
-    by page digest. `lookups` give the staged rows their event names and cities.
+class PageFeed:
+    """Pages of orders on their way to the engine, which reads and stages them as they come;
+    `close` ends the read (`LoadError` when the engine failed)."""
+
+    def __init__(
+        self,
+        wh: Warehouse,
+        run_id: str,
+        loaded_at: int,
+        since: date,
+        to: date,
+        lookups: Mapping[str, tuple[str, Mapping[str, str]]],
+    ) -> None:
+        params: dict[str, Any] = {
+            "run_id": run_id,
+            "loaded_at": loaded_at,
+            "since": since,
+            "to": to,
+        }
+        name, city = (lookup(*lookups[c], params) for c in ("event_name", "city"))
+        self._feed = wh.feed(_read_sql(name, city), STRUCTURE, "JSONEachRow", params, READ_SETTINGS)
+
+    def write(self, page_digest: str, body: bytes) -> None:
+        """Send one page as received (the engine parses it; Python keeps nothing of it)."""
+        # One line per page (a raw newline in JSON is only ever whitespace between tokens).
+        self._feed.write(
+            b'{"digest":"' + page_digest.encode() + b'","page":',
+            body.replace(b"\n", b" ") if b"\n" in body else body,
+            b"}\n",
+        )
+
+    def close(self) -> None:
+        """Wait for the engine to have read and staged every page sent."""
+        self._feed.close()
+
+    def abort(self) -> None:
+        """Stop without waiting to hear how the read went (the run is failing)."""
+        self._feed.abort()
+
+
+def read_pages(wh: Warehouse, run_id: str, digests: Sequence[str]) -> dict[str, PageRead]:
+    """What the engine made of these pages in this run, by page digest.
 
     A page missing from the answer could not be parsed (or holds no order); a page with
     `unread` orders holds an order outside the strict shapes. Both are for the Python reader,
     once `discard` has taken back what the engine staged of them.
     """
-    lines: list[bytes] = []
-    for page_digest, body in pages:
-        # One line per page (a raw newline in JSON is only ever whitespace between tokens).
-        lines += (
-            b'{"digest":"' + page_digest.encode() + b'","page":',
-            body.replace(b"\n", b" ") if b"\n" in body else body,
-            b"}\n",
-        )
-    params: dict[str, Any] = {"run_id": run_id, "loaded_at": loaded_at, "since": since, "to": to}
-    name, city = (lookup(*lookups[c], params) for c in ("event_name", "city"))
-    wh.insert_from_json(_read_sql(name, city), STRUCTURE, lines, params, READ_SETTINGS)
     rows = wh.rows(
         """
         SELECT page_digest, any(page), any(per_page), any(total), sum(orders), sum(unread),
@@ -226,7 +248,7 @@ def read_pages(
         WHERE run_id = {run_id:String} AND page_digest IN {digests:Array(String)}
         GROUP BY page_digest
         """,
-        {"run_id": run_id, "digests": [d for d, _ in pages]},
+        {"run_id": run_id, "digests": list(digests)},
     )
     found = {}
     for (

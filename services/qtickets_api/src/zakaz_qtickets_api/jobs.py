@@ -13,6 +13,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from functools import partial
 from typing import Any
 
 from zakaz_common.cities import CityDirectory
@@ -64,6 +65,8 @@ def load(ctx: RunContext) -> LoadOutcome:
     dry = ctx.request.dry_run
     marks_scope = f"{harvest.since}..{harvest.to}"
     history = PageHistory() if dry else last_marks(ctx.wh, SOURCE, STREAM, marks_scope)
+    paid_from = datetime.combine(harvest.since, time(0), MSK)
+    paid_before = datetime.combine(harvest.to + timedelta(days=1), time(0), MSK)
     with QticketsClient.from_settings(settings) as client:
         _read_events(client, harvest)
         stream = OrderStream(
@@ -72,13 +75,21 @@ def load(ctx: RunContext) -> LoadOutcome:
             harvest.events,
             None if dry else Staging(ctx.wh, ctx.run_id, ctx.loaded_at),
             history,
+            refetch=partial(client.order_page, paid_from, paid_before),
         )
-        _read_orders(client, harvest, stream)
+        try:
+            # Full pages go to the engine as bytes, unless nothing may be staged (a dry run).
+            for page in client.order_pages(
+                paid_from, paid_before, stream.history, raw=stream.staging is not None
+            ):
+                stream.feed(page)
+            # Sales rows were staged as their pages arrived; nothing is published before every
+            # read succeeded, so an upstream failure still changes nothing the views show.
+            stream.finish()
+        finally:
+            stream.close()
         _read_inventory(client, harvest, datetime.fromtimestamp(ctx.loaded_at, MSK))
         harvest.counts.update({f"http_{k}": v for k, v in client.stats.items()})
-    # Sales rows were staged as their pages arrived; nothing is published before every read
-    # above succeeded, so an upstream failure still changes nothing the views show.
-    stream.finish()
     harvest.rejects.extend(stream.rejects)
     event_rows = [event_row(e) for e in harvest.events.values()]
     counts = _counts(harvest, stream)
@@ -117,15 +128,6 @@ def _read_events(client: QticketsClient, harvest: Harvest) -> None:
             harvest.counts["events_rejected"] += 1
         else:
             harvest.events[found.event_id] = found
-
-
-def _read_orders(client: QticketsClient, harvest: Harvest, stream: OrderStream) -> None:
-    paid_from = datetime.combine(harvest.since, time(0), MSK)
-    paid_before = datetime.combine(harvest.to + timedelta(days=1), time(0), MSK)
-    # Full pages go to the engine as bytes, unless nothing may be staged (a dry run).
-    raw = stream.staging is not None
-    for page in client.order_pages(paid_from, paid_before, stream.history, raw=raw):
-        stream.feed(page)
 
 
 def _read_inventory(client: QticketsClient, harvest: Harvest, observed_at: datetime) -> None:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from typing import Final
@@ -43,8 +43,9 @@ log = logging.getLogger(__name__)
 #: The name marks of this stream are kept under. Bump the version when what a page turns into
 #: changes (the transform, the staged columns): marks written by older code are then not used.
 STREAM: Final = "orders/v1"
-#: Pages the engine reads at once (about 9 MB of orders per 100 pages).
-ENGINE_BATCH_PAGES: Final = 750
+#: Bytes of pages one read by the engine takes (about 3,000 pages of 100 orders): the engine's
+#: memory grows with what one read takes, and a new read costs a few tens of milliseconds.
+ENGINE_READ_BYTES: Final = 320 << 20
 #: The staging column that names the page a row came from.
 PAGE_COLUMN: Final = "page_digest"
 
@@ -80,8 +81,14 @@ class OrderStream:
     _carried: list[str] = field(default_factory=list)
     _decoded: int = 0
     _stagers: dict[str, Stager] = field(default_factory=dict)
-    #: Pages left as bytes for the engine, not yet read.
+    #: Fetches one page again, decoded (for pages the engine hands to the Python reader).
+    refetch: Callable[[int], Page] | None = None
+    #: Bytes of pages per read by the engine.
+    read_bytes: int = ENGINE_READ_BYTES
+    #: The pages sent to the engine and not yet settled (without their bytes).
     _raw: list[Page] = field(default_factory=list)
+    _feed: engine.PageFeed | None = None
+    _fed_bytes: int = 0
     #: What the engine made of the pages it read.
     _engine_reads: list[engine.PageRead] = field(default_factory=list)
 
@@ -116,15 +123,29 @@ class OrderStream:
             self.counts.update({k: v for k, v in page.known.counts.items() if k != "order_pages"})
             self.revenue += Decimal(page.known.counts.get("revenue_kopecks", 0)) / 100
             return
-        if page.records is None and page.body is not None:
+        body = page.body
+        if page.records is None and body is not None:
             if self.staging is None:
                 # Nothing may be staged (a dry run): the Python reader takes the page.
-                page = read_page("orders", page.number, page.body, safe_order, PageHistory())
+                page = read_page("orders", page.number, body, safe_order, PageHistory())
             else:
-                self._raw.append(page)
-                if len(self._raw) >= ENGINE_BATCH_PAGES:
+                if self._feed is None:
+                    self._feed = engine.PageFeed(
+                        self.staging.wh,
+                        self.staging.run_id,
+                        self.staging.loaded_at,
+                        self.since,
+                        self.to,
+                        self._lookups,
+                    )
+                self._feed.write(page.digest, body)
+                self._raw.append(replace(page, body=None))
+                self._fed_bytes += len(body)
+                if self._fed_bytes >= self.read_bytes:
                     self._read_raw()
                 return
+        # Python stages through the warehouse, which is busy with the feed until it ends.
+        self._read_raw()
         self._read(page)
 
     def _read(self, page: Page) -> None:
@@ -151,24 +172,18 @@ class OrderStream:
             )
 
     def _read_raw(self) -> None:
-        """Have the engine read the pending pages; those it cannot read go to `_read`."""
+        """End the engine's read of the pages sent; those it could not read go to `_read`."""
+        feed, self._feed, self._fed_bytes = self._feed, None, 0
         batch, self._raw = self._raw, []
-        if not batch or self.staging is None:
+        if feed is None or self.staging is None:
             return
         wh, run_id = self.staging.wh, self.staging.run_id
         try:
-            found = engine.read_pages(
-                wh,
-                run_id,
-                self.staging.loaded_at,
-                self.since,
-                self.to,
-                [(p.digest, p.body or b"") for p in batch],
-                self._lookups,
-            )
+            feed.close()
+            found = engine.read_pages(wh, run_id, [p.digest for p in batch])
         except LoadError as exc:
             # The engine's message may quote the pages (buyers included): only its kind is
-            # logged. Whatever it staged of this batch is taken back; Python reads every page.
+            # logged. Whatever it staged of these pages is taken back; Python reads them all.
             log.warning(
                 "the engine could not read %d pages of orders (%s); the Python reader takes them",
                 len(batch),
@@ -190,9 +205,7 @@ class OrderStream:
         for page in batch:
             read = taken.get(page.digest)
             if read is None:
-                self._read(
-                    read_page("orders", page.number, page.body or b"", safe_order, PageHistory())
-                )
+                self._read(self._fetch_again(page))
                 continue
             self._decoded += 1
             self._engine_reads.append(read)
@@ -203,6 +216,24 @@ class OrderStream:
                     page.number, page.digest, read.orders, page.per_page, page.total, read.counts
                 )
             )
+
+    def _fetch_again(self, page: Page) -> Page:
+        # Python kept nothing of the page: it is fetched again (rarely: only pages with an order
+        # outside the engine's strict shapes). Should it have changed since, the new bytes are
+        # what is read and remembered.
+        if self.refetch is None:
+            raise LoadError(
+                f"page {page.number} of orders needs the Python reader, and this stream "
+                "cannot fetch it again"
+            )
+        return self.refetch(page.number)
+
+    def close(self) -> None:
+        """Stop the engine's read, if one is under way (the run is failing; idempotent)."""
+        feed, self._feed = self._feed, None
+        self._raw = []
+        if feed is not None:
+            feed.abort()
 
     def finish(self) -> None:
         """Write what is still queued and copy forward the rows of unchanged pages."""
