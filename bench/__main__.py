@@ -24,19 +24,23 @@ REPO = Path(__file__).resolve().parent.parent
 HOW = """
 ## How the numbers come about
 
-**Ingest.** The pipeline is the `qtickets_api` source's own code, minus HTTP: `read_page`
-hashes each page (XXH3-128) and reads its `paging` from the tail; full pages go in batches of
-750 to ClickHouse, which parses them itself (`zakaz_qtickets_api.engine`: the buyer's fields are
-never parsed) and applies the CONTRACT §5 rules in one `INSERT … SELECT` per batch into a `Null`
-table, whose materialized views stage the sales for both facts and count each page's orders in
-the same pass; then both facts are published. Pages outside the SQL's strict shapes would go to
-the Python reader (none do here). The baseline inserts rows that are already flat, from Python
-lists, so it does none of the work of reading JSON. The last row of the ingest table is that
-work alone: ClickHouse parsing the same pages from a file, with no transform and no insert.
-Most of the pipeline's time is that parse (skipping the buyers' fields costs about as much as
-reading the rest); then come the SQL transform, the staging inserts, publishing, and the Python
-side of paging and hashing. The row above it reads every order in Python instead (decode, PII
-whitelist, `read_order`, stage). Memory stays flat: batches are bounded.
+**Ingest.** The pipeline is the `qtickets_api` source's own code, minus HTTP. The orders are
+generated into a file first (not timed, so that the engine cannot work while the generator
+makes the next page); the pipeline reads it a page at a time. `read_page` hashes each page
+(XXH3-128) and reads its `paging` from the tail; each full page goes at once to ClickHouse
+(`zakaz_qtickets_api.engine.PageFeed`): one query per 384 MB of pages reads them from a named
+pipe while they are written, parses them itself (the buyer's fields are never parsed) and
+applies the CONTRACT §5 rules in one `INSERT … SELECT` into a `Null` table, whose materialized
+views stage the sales for both facts and count each page's orders in the same pass; then both
+facts are published. Pages outside the SQL's strict shapes would be fetched again and read by
+the Python reader (none are here). The baseline inserts rows that are already flat, from
+Python lists, so it does none of the work of reading JSON. The last row of the ingest table is
+that work alone: ClickHouse parsing the same pages from a file, with no transform and no
+insert. Most of the pipeline's time is that parse (skipping the buyers' fields costs about as
+much as reading the rest); then come the SQL transform, the staging inserts and publishing.
+The row above it reads every order in Python instead (decode, PII whitelist, `read_order`,
+stage). Memory stays flat: Python keeps no page, and each read by the engine is bounded (the
+memory the engine freed is returned to the system when a read ends).
 
 **No-op re-run.** Every page hashes to the digest recorded by the last run over the same
 window, and the events are unchanged, and nothing wrote the window since: that run's publish

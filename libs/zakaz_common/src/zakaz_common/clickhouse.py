@@ -190,6 +190,8 @@ class _PipeFeed(Feed):
     def __init__(
         self, wh: Warehouse, sql: str, source: str, clause: str, parameters: dict[str, Any]
     ) -> None:
+        if wh._feeder is not None:
+            raise RuntimeError("the warehouse is already reading a feed")
         self._wh = wh
         self._private = tempfile.TemporaryDirectory(prefix="zakaz-rows-")
         self._pipe = os.path.join(self._private.name, "rows")
@@ -200,8 +202,6 @@ class _PipeFeed(Feed):
         self._broken = False
         self._closed = threading.Event()
         self._failure: BaseException | None = None
-        if wh._feeder is not None:
-            raise RuntimeError("the warehouse is already reading a feed")
         wh._feeder = threading.get_ident()
         self._reader = threading.Thread(target=self._read, name="zakaz-feed", daemon=True)
         self._reader.start()

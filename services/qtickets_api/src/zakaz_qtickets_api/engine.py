@@ -1,6 +1,7 @@
 """ClickHouse reads pages of orders itself: the fast path for CONTRACT §5 on big windows.
 
-The pages go to the engine as they arrived (`Warehouse.insert_from_json`); the structure below
+The pages go to the engine as they arrive (`PageFeed`, over `Warehouse.feed`: one query reads a
+stream's pages while they are fetched, Python keeps none of them); the structure below
 names the only fields it parses, so the buyer's fields are skipped unread and never exist as
 values. One `INSERT … SELECT` gives every order a status (`sale`, `unpaid`, `cancelled`,
 `refunded`, `outside_window`) and, for sales, its date, event, tickets, revenue and UTM tags.
@@ -11,8 +12,8 @@ into `stg_qtickets_order_pages`, all in the same pass (migration 0011).
 The SQL reads a strict subset of what the Python reader (`transform.read_order`) accepts: ISO
 stamps with an offset, ids and amounts as plain digits, UTM tags of plain characters. Any order
 outside it is `unread`, and a page that holds one, or that the engine could not parse at all, is
-read again by the Python reader (after `discard` took back what the engine staged of it), which
-gives the exact result or the reject and its reason. So both paths agree on every page by
+fetched again and read by the Python reader (after `discard` took back what the engine staged
+of it), which gives the exact result or the reject and its reason. So both paths agree on every page by
 construction; `test_engine` checks it on generated orders.
 """
 
@@ -232,8 +233,8 @@ class PageFeed:
         self._feed.abort()
 
 
-def read_pages(wh: Warehouse, run_id: str, digests: Sequence[str]) -> dict[str, PageRead]:
-    """What the engine made of these pages in this run, by page digest.
+def read_pages(wh: Warehouse, run_id: str) -> dict[str, PageRead]:
+    """What the engine made of the pages it read in this run, by page digest.
 
     A page missing from the answer could not be parsed (or holds no order); a page with
     `unread` orders holds an order outside the strict shapes. Both are for the Python reader,
@@ -245,10 +246,10 @@ def read_pages(wh: Warehouse, run_id: str, digests: Sequence[str]) -> dict[str, 
                sum(unpaid), sum(cancelled), sum(refunded), sum(outside_window), sum(sales),
                sum(tickets_sold), sum(revenue), min(first_number), max(last_number)
         FROM stg_qtickets_order_pages
-        WHERE run_id = {run_id:String} AND page_digest IN {digests:Array(String)}
+        WHERE run_id = {run_id:String}
         GROUP BY page_digest
         """,
-        {"run_id": run_id, "digests": list(digests)},
+        {"run_id": run_id},
     )
     found = {}
     for (

@@ -43,9 +43,9 @@ log = logging.getLogger(__name__)
 #: The name marks of this stream are kept under. Bump the version when what a page turns into
 #: changes (the transform, the staged columns): marks written by older code are then not used.
 STREAM: Final = "orders/v1"
-#: Bytes of pages one read by the engine takes (about 3,000 pages of 100 orders): the engine's
+#: Bytes of pages one read by the engine takes (about 4,000 pages of 100 orders): the engine's
 #: memory grows with what one read takes, and a new read costs a few tens of milliseconds.
-ENGINE_READ_BYTES: Final = 320 << 20
+ENGINE_READ_BYTES: Final = 384 << 20
 #: The staging column that names the page a row came from.
 PAGE_COLUMN: Final = "page_digest"
 
@@ -89,6 +89,10 @@ class OrderStream:
     _raw: list[Page] = field(default_factory=list)
     _feed: engine.PageFeed | None = None
     _fed_bytes: int = 0
+    #: Where in `_raw` the pages of the engine's current read start.
+    _read_from: int = 0
+    #: Pages whose read by the engine failed.
+    _failed: set[str] = field(default_factory=set)
     #: What the engine made of the pages it read.
     _engine_reads: list[engine.PageRead] = field(default_factory=list)
 
@@ -142,10 +146,10 @@ class OrderStream:
                 self._raw.append(replace(page, body=None))
                 self._fed_bytes += len(body)
                 if self._fed_bytes >= self.read_bytes:
-                    self._read_raw()
+                    self._end_read()
                 return
         # Python stages through the warehouse, which is busy with the feed until it ends.
-        self._read_raw()
+        self._end_read()
         self._read(page)
 
     def _read(self, page: Page) -> None:
@@ -171,30 +175,40 @@ class OrderStream:
                 PageMark(page.number, page.digest, page.rows, page.per_page, page.total, counts)
             )
 
-    def _read_raw(self) -> None:
-        """End the engine's read of the pages sent; those it could not read go to `_read`."""
+    def _end_read(self) -> None:
+        """Let the engine finish reading the pages sent (what it made of them is settled by
+        `_settle`, once for the whole stream)."""
         feed, self._feed, self._fed_bytes = self._feed, None, 0
-        batch, self._raw = self._raw, []
-        if feed is None or self.staging is None:
+        sent, self._read_from = self._raw[self._read_from :], len(self._raw)
+        if feed is None:
             return
-        wh, run_id = self.staging.wh, self.staging.run_id
         try:
             feed.close()
-            found = engine.read_pages(wh, run_id, [p.digest for p in batch])
         except LoadError as exc:
             # The engine's message may quote the pages (buyers included): only its kind is
             # logged. Whatever it staged of these pages is taken back; Python reads them all.
             log.warning(
                 "the engine could not read %d pages of orders (%s); the Python reader takes them",
-                len(batch),
+                len(sent),
                 type(exc.__cause__ or exc).__name__,
             )
-            found = {}
+            self._failed.update(p.digest for p in sent)
+
+    def _settle(self) -> None:
+        """Take what the engine made of the pages it read; those it could not go to `_read`."""
+        self._end_read()
+        batch, self._raw, self._read_from = self._raw, [], 0
+        failed, self._failed = self._failed, set()
+        if not batch or self.staging is None:
+            return
+        wh, run_id = self.staging.wh, self.staging.run_id
+        found = engine.read_pages(wh, run_id)
         taken: dict[str, engine.PageRead] = {}
         for page in batch:
             read = found.get(page.digest)
             if (
                 read is not None
+                and page.digest not in failed
                 and not read.unread
                 and (read.page, read.per_page, read.total)
                 == (page.number, page.per_page, page.total)
@@ -231,13 +245,13 @@ class OrderStream:
     def close(self) -> None:
         """Stop the engine's read, if one is under way (the run is failing; idempotent)."""
         feed, self._feed = self._feed, None
-        self._raw = []
+        self._raw, self._read_from = [], 0
         if feed is not None:
             feed.abort()
 
     def finish(self) -> None:
         """Write what is still queued and copy forward the rows of unchanged pages."""
-        self._read_raw()
+        self._settle()
         for stager in self._stagers.values():
             stager.flush()
         if self.staging is None:
