@@ -18,7 +18,7 @@ import pytest
 from qtickets_support import Sandbox, expected_sales, run, view_sales
 from zakaz_common.clickhouse import Warehouse
 from zakaz_common.errors import LoadError
-from zakaz_common.pagemarks import PageHistory
+from zakaz_common.pagemarks import PageHistory, digest
 from zakaz_common.timeutil import today_msk
 from zakaz_qtickets_api.client import RAW_MIN_BYTES, Page, read_page, tail_paging
 from zakaz_qtickets_api.engine import PageRead, in_id_order
@@ -366,6 +366,26 @@ def test_only_the_pages_python_must_read_are_fetched_again(wh: Warehouse) -> Non
     assert fetched == [2, 4]
     assert stream.engine_pages == 2
     assert stream.counts["orders"] == 4
+
+
+def test_a_page_that_changed_before_it_was_fetched_again_is_read_and_remembered_as_now(
+    wh: Warehouse,
+) -> None:
+    sent = pages_of([order(payed="yes")])[0]  # unread by the engine: fetched again
+    now = pages_of([order(baskets=[basket(900, 3)])])[0]
+    stream = OrderStream(
+        SINCE,
+        TO,
+        EVENTS,
+        Staging(wh, "changed", int(time.time())),
+        refetch=lambda n: read_page("orders", n, now, safe_order, PageHistory()),
+    )
+    stream.feed(read_page("orders", 1, sent, safe_order, PageHistory(), raw=True))
+    stream.finish()
+
+    assert [m.digest for m in stream.marks] == [digest(now)]
+    assert stream.counts["tickets_sold"] == 3 and not stream.rejects
+    assert [d for (table, d, *_) in staged(wh, "changed") if table == "sales"] == [digest(now)]
 
 
 def test_a_stream_without_a_way_to_fetch_again_fails_loudly(wh: Warehouse) -> None:
