@@ -74,11 +74,8 @@ def _state(x: str) -> str:
 
 
 def _read_sql(event_name: str, city: str) -> str:
-    tag_exprs = ",\n".join(
-        f"if(variantType(o.utm) = 'Map(String, String)', "
-        f"o.utm.`Map(String, String)`['{t}'], '') AS {t}"
-        for t in _TAGS
-    )
+    # A Variant's Map element is empty where the value is not an object: its tags are then ''.
+    tag_exprs = ",\n".join(f"o.utm.`Map(String, String)`['{t}'] AS {t}" for t in _TAGS)
     joined = ", '\\x01', ".join(_TAGS)
     tags_ok = (
         " AND ".join(f"lengthUTF8({t}) <= 200" for t in _TAGS)
@@ -139,15 +136,17 @@ FROM
         toDate(toDateTime(toUnixTimestamp(ifNull(local_time, toDateTime(0, 'UTC')))
                           - offset_seconds, 'UTC'), 'Europe/Moscow') AS sale_day,
         ifNull(o.event_id, '') AS event_raw,
-        arrayExists(b -> {_state("b.deleted_at")} = 2 OR {_state("b.refunded_at")} = 2,
-                    o.baskets)
-        OR arrayExists(b -> NOT match(ifNull(b.quantity, ''), '^[0-9]{{1,9}}$')
-                            OR NOT match(ifNull(b.price, ''), '^[0-9]{{1,9}}(\\\\.[0-9]{{1,2}})?$'),
-                       arrayFilter(b -> {_state("b.deleted_at")} = 0
-                                        AND {_state("b.refunded_at")} = 0, o.baskets))
+        -- Each basket's two stamp states, read once: 3 * deleted_at + refunded_at (0: live).
+        arrayMap(b -> {_state("b.deleted_at")} * 3 + {_state("b.refunded_at")}, o.baskets)
+            AS basket_states,
+        arrayExists(s -> s % 3 = 2 OR s >= 6, basket_states)
+        OR arrayExists((b, s) -> s = 0
+                                 AND (NOT match(ifNull(b.quantity, ''), '^[0-9]{{1,9}}$')
+                                      OR NOT match(ifNull(b.price, ''),
+                                                   '^[0-9]{{1,9}}(\\\\.[0-9]{{1,2}})?$')),
+                       o.baskets, basket_states)
             AS baskets_unread,
-        arrayFilter(b -> {_state("b.deleted_at")} = 0 AND {_state("b.refunded_at")} = 0,
-                    o.baskets) AS live,
+        arrayFilter((b, s) -> s = 0, o.baskets, basket_states) AS live,
         {tag_exprs},
         (variantType(o.utm) IN ('None', 'Array(String)', 'Map(String, String)')
          OR (variantType(o.utm) = 'String' AND o.utm.String = '')) AND {tags_ok} AS utm_ok
