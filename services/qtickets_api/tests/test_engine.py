@@ -107,6 +107,8 @@ LOOSE = {
     "paid as 'yes'": order(payed="yes"),
     "paid as ' 1 '": order(payed=" 1 "),
     "deleted blank": order(deleted_at=" "),
+    "basket deleted blank": order(baskets=[basket(deleted_at=" "), basket(900, 2)]),
+    "basket refunded blank": order(baskets=[basket(refunded_at=" ")]),
     "no payed_at": order(payed_at=None),
     "stamp without offset": order(payed_at="2026-09-10 12:00:00"),
     "impossible day": order(payed_at="2026-02-30T12:00:00+03:00"),
