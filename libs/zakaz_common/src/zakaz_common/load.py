@@ -259,7 +259,18 @@ def publish(
     aggs += [f"argMax({_ident(c)}, _seq) AS {_ident(c)}" for c in spec.latest]
     hashed = ", ".join(_ident(c) for c in spec.values) or "1"
     scope_sql = scope.sql(spec, params)
-    staged_keys = f"SELECT {key} FROM {spec.staging} WHERE run_id = {{run_id:String}}"
+    # Grouped first: the set is then built from one row per key, not one per staged row.
+    staged_keys = (
+        f"SELECT {key} FROM {spec.staging} WHERE run_id = {{run_id:String}} GROUP BY {key}"
+    )
+    if spec.date_column is not None and spec.date_column in spec.key:
+        # Any live row a staged key could match lies within the staged dates: this range
+        # selects them without grouping the staged rows a second time.
+        day = _ident(spec.date_column)
+        staged = f"FROM {spec.staging} WHERE run_id = {{run_id:String}}"
+        matching = f"{day} BETWEEN (SELECT min({day}) {staged}) AND (SELECT max({day}) {staged})"
+    else:
+        matching = f"({key}) IN ({staged_keys})"
     sql = f"""
         INSERT INTO {spec.fact} ({cols}, row_hash, run_id, loaded_at, _ver, _deleted)
         SELECT {cols}, row_hash, {{run_id:String}}, {{loaded_at:UInt32}}, {{ver:UInt64}}, 0
@@ -272,7 +283,7 @@ def publish(
         )
         WHERE ({key}, row_hash) NOT IN
         (
-            SELECT {key}, row_hash FROM {spec.fact} FINAL WHERE ({key}) IN ({staged_keys})
+            SELECT {key}, row_hash FROM {spec.fact} FINAL WHERE {matching}
         )
     """
     if retract:
