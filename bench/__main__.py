@@ -33,9 +33,10 @@ pipe while they are written, parses them itself (the buyer's fields are never pa
 applies the CONTRACT §5 rules in one `INSERT … SELECT` into a `Null` table, whose materialized
 views stage the sales for both facts and count each page's orders in the same pass (the columns
 whose values repeat, events, UTM tags and page digests, are `LowCardinality`); then both facts
-are published, which groups each fact's staged rows twice (sums, staged keys). Pages outside the SQL's strict shapes would be fetched again and read by
-the Python reader (none are here). The baseline inserts rows that are already flat, from
-Python lists, so it does none of the work of reading JSON. The last row of the ingest table is
+are published, which groups each fact's staged rows twice (sums, staged keys). Pages outside
+the SQL's strict shapes would be fetched again and read by the Python reader (none are here).
+The baseline inserts rows that are already flat, from Python lists, so it does none of the work
+of reading JSON. The last row of the ingest table is
 that work alone: ClickHouse parsing the same pages from a file, with no transform and no
 insert. Most of the pipeline's time is that parse (skipping the buyers' fields costs about as
 much as reading the rest); then come the SQL transform, the staging inserts and publishing.
