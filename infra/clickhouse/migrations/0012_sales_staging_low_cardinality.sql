@@ -1,6 +1,7 @@
--- Sales staging: the columns whose values repeat from row to row (events, their names and
--- cities, UTM tags, the page a row came from) are stored as dictionaries. Staging a million
--- orders' sales writes and groups them faster (docs/performance.md); the values are the same.
+-- Sales staging, and the qtickets_api engine's Null input that feeds it: the columns whose
+-- values repeat from row to row (events, their names and cities, UTM tags, the page a row came
+-- from) are stored as dictionaries. Staging a million orders' sales writes and groups them
+-- faster (docs/performance.md); the values are the same.
 
 ALTER TABLE stg_qtickets_sales
     MODIFY COLUMN event_id LowCardinality(String),

@@ -25,7 +25,7 @@ def live(wh: Warehouse, source: str) -> list[tuple[object, ...]]:
 def test_only_changed_keys_are_written_among_live_rows_of_the_same_days(wh: Warehouse) -> None:
     # Live rows of another source on the same days, with the same events and numbers, are
     # not this run's: they neither hide a change nor get touched.
-    sheets = [sale(DAY + timedelta(days=d), "7", 2, Decimal("100.00")) for d in range(3)]
+    sheets = [sale(DAY + timedelta(days=d), "7", 2, "100.00") for d in range(3)]
     load(wh, SALES, sheets, Scope(equals={"source": ["qtickets_sheets"]}))
     api = [sale(DAY + timedelta(days=d), "7", 2, "100.00", "qtickets_api") for d in range(3)]
 
