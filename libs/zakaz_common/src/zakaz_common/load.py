@@ -94,11 +94,20 @@ class PublishResult:
 
 @dataclass(frozen=True)
 class Reject:
-    """A row that could not be read: the row as received (PII removed) and why."""
+    """A row that could not be read: the row as received (PII removed) and why.
+
+    `facts` names the facts the row would have fed and `key` the columns of their key that
+    could still be read from it (any subset, values as staged). Publishing a run holds back
+    every live key of those facts that the reject might be: such a key is neither retracted
+    nor overwritten, so a rejected row never deletes or shrinks a good value already loaded.
+    A reject with `facts` but no readable key column holds back the whole scope of the fact.
+    """
 
     entity: str
     raw: Mapping[str, Any] | Sequence[Any] | str
     reason: str
+    key: Mapping[str, Any] | None = None
+    facts: tuple[str, ...] = ()
 
 
 class Stager:
