@@ -6,6 +6,7 @@ tests drive `execute`, `zakaz run` and `zakaz backfill` through their real code.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -61,17 +62,17 @@ def load(ctx: RunContext) -> LoadOutcome:
                 }
             )
         except (BadValue, ValueError) as exc:
-            rejects.append(Reject("sales", {"row": item}, str(exc)))
+            rejects.append(Reject("sales", {"row": item}, str(exc), _key(item), (SALES.fact,)))
     if window:
         rows = [r for r in rows if window[0] <= r["sale_date"] <= window[1]]
     if ctx.request.dry_run:
         return LoadOutcome(rows_processed=len(rows), rows_rejected=len(rejects))
     ctx.stage(SALES, rows)
+    ctx.reject(rejects)
     since, to = window if window else (None, None)
     result = ctx.publish(SALES, Scope(equals={"source": ["gmail"]}, since=since, to=to))
     if os.environ.get("SAMPLE_FAIL") == "after_publish":
         raise PermanentError("sample upstream broke after the sales were published")
-    ctx.reject(rejects)
     revenue = sum((r["revenue"] for r in rows), Decimal(0))
     return LoadOutcome(
         rows_processed=len(rows),
@@ -82,3 +83,11 @@ def load(ctx: RunContext) -> LoadOutcome:
             "revenue": str(revenue),
         },
     )
+
+
+def _key(item: list[object]) -> dict[str, object]:
+    """The key columns still readable from a bad row: the event, and the date if it parses."""
+    key: dict[str, object] = {"source": "gmail", "event_id": str(item[1])}
+    with contextlib.suppress(ValueError):
+        key["sale_date"] = date.fromisoformat(str(item[0]))
+    return key

@@ -179,3 +179,54 @@ def test_marts_follow_what_a_failed_run_published_and_a_dry_run_leaves_them(
     assert wh.scalar("SELECT last_data_date FROM v_data_freshness WHERE source = 'gmail'") == date(
         2025, 6, 5
     )
+
+
+def test_rejected_rows_keep_their_keys_warn_once_and_check_reports_them(
+    wh: Warehouse, core: CoreSettings, sample: SourceManifest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from zakaz_common.checks import check_held_back
+    from zakaz_common.runs import HELD_BACK
+
+    good = [["2025-06-01", 1, 2, "1 500,50"], ["2025-06-02", 1, 1, "700"]]
+    rows_env(monkeypatch, good)
+    execute(sample, RunRequest(), wh=wh, core=core)
+    # The upstream revises 2025-06-02 to a value that cannot be read; the run succeeds, the key
+    # keeps its good value, and the operator hears of it once.
+    rows_env(monkeypatch, [good[0], ["2025-06-02", 1, 1, "1e300"]])
+    held = execute(sample, RunRequest(), wh=wh, core=core)
+    again = execute(sample, RunRequest(), wh=wh, core=core)
+
+    assert held.status == "success"
+    assert (held.counts["held_back"], held.counts["held_back_dates"]) == (1, ["2025-06-02"])
+    assert "1 keys kept at their last good value" in held.message
+    assert wh.scalar("SELECT sum(revenue) FROM v_sales_latest") == Decimal("2200.50")
+    warnings = [a for a in open_alerts(wh, "sample") if a.kind == HELD_BACK]
+    assert len(warnings) == 1 and "2025-06-02" in warnings[0].message
+    assert again.counts["held_back"] == 1
+    [check] = check_held_back(wh)
+    assert not check.ok and "sample: 1 keys (2025-06-02)" in check.message
+
+    # Fixed upstream: the next run reads the row, and the warning and the check clear.
+    rows_env(monkeypatch, [good[0], ["2025-06-02", 1, 3, "900"]])
+    fixed = execute(sample, RunRequest(), wh=wh, core=core)
+
+    assert "held_back" not in fixed.counts
+    assert wh.scalar("SELECT sum(revenue) FROM v_sales_latest") == Decimal("2400.50")
+    assert not [a for a in open_alerts(wh, "sample") if a.kind == HELD_BACK]
+    assert check_held_back(wh)[0].ok
+
+
+def test_rejects_recorded_after_their_fact_was_published_are_refused(
+    wh: Warehouse, core: CoreSettings, sample: SourceManifest
+) -> None:
+    import logging
+
+    from zakaz_common.facts import SALES
+    from zakaz_common.load import Reject, Scope
+    from zakaz_common.runs import RunContext, today_msk
+
+    ctx = RunContext(wh, sample, "r1", RunRequest(), core, 0, today_msk(), logging.getLogger())
+    ctx.publish(SALES, Scope(equals={"source": ["gmail"]}))
+
+    with pytest.raises(RuntimeError, match="before publishing"):
+        ctx.reject([Reject("sales", {}, "bad", {"event_id": "1"}, (SALES.fact,))])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -179,6 +180,39 @@ def check_recent_rejects(wh: Warehouse) -> list[CheckResult]:
     return [CheckResult("rejects:24h", "info", False, f"rejected rows in 24 h: {listed}")]
 
 
+def check_held_back(wh: Warehouse) -> list[CheckResult]:
+    """Keys that the latest successful run of a source held back because their rows were rejected.
+
+    Such a key shows its last good value, not what the upstream says now, until the rows are
+    fixed upstream and a run reads them.
+    """
+    rows = wh.rows(
+        "SELECT job, argMax(metrics, started_at) FROM meta_job_runs FINAL "
+        "WHERE status = 'success' GROUP BY job ORDER BY job"
+    )
+    held = []
+    for job, metrics in rows:
+        try:
+            counts = json.loads(metrics or "{}")
+        except ValueError:
+            continue
+        if counts.get("held_back") or counts.get("withheld_facts"):
+            dates = ", ".join(counts.get("held_back_dates") or []) or "dates unknown"
+            held.append(f"{job}: {counts.get('held_back', 0)} keys ({dates})")
+    if not held:
+        return [CheckResult("held_back", "warning", True, "no key held back by rejected rows")]
+    return [
+        CheckResult(
+            "held_back",
+            "warning",
+            False,
+            "keys kept at their last good value because rows of them were rejected: "
+            + "; ".join(held)
+            + " (fix the rows upstream; see rejects)",
+        )
+    ]
+
+
 def run_checks(wh: Warehouse, manifests: Iterable[SourceManifest]) -> list[CheckResult]:
     """Every check, in a stable order."""
     checks: list[Callable[[], list[CheckResult]]] = [
@@ -188,6 +222,7 @@ def run_checks(wh: Warehouse, manifests: Iterable[SourceManifest]) -> list[Check
         lambda: check_unparsed_spend(wh),
         lambda: check_freshness(wh, manifests),
         lambda: check_recent_rejects(wh),
+        lambda: check_held_back(wh),
     ]
     results: list[CheckResult] = []
     for check in checks:

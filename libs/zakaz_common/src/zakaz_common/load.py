@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import json
 import time
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from decimal import Decimal
+from typing import Any, Final
 
 from zakaz_common.clickhouse import INSERT_BATCH_ROWS, Warehouse
 from zakaz_common.errors import ConfigError
@@ -79,12 +81,27 @@ class Scope:
         return " AND ".join(parts)
 
 
+#: Most held-back keys one publish of a fact matches as lists; past it the fact is not published
+#: at all in this run (so many rejected rows mean something upstream broke, and the fact keeps
+#: its last good state whole rather than a guess at which keys were touched).
+HELD_KEYS_LIMIT: Final = 50_000
+
+_KEY_SEP: Final = "\x1f"
+"""Joins key columns into one text; a control character, which the field readers refuse."""
+
+
 @dataclass(frozen=True)
 class PublishResult:
-    """What a publish wrote: changed or new keys, and keys retracted."""
+    """What a publish wrote: changed or new keys, keys retracted, and keys held back."""
 
     upserted: int
     retracted: int
+    #: Live keys kept at their last good value because a rejected row of this run may be theirs.
+    held: int = 0
+    #: The business dates of the held keys (ISO text), for the operator's alert.
+    held_dates: tuple[str, ...] = ()
+    #: True when so many keys were held back that the fact was not published at all.
+    withheld: bool = False
 
     @property
     def written(self) -> int:
@@ -108,6 +125,79 @@ class Reject:
     reason: str
     key: Mapping[str, Any] | None = None
     facts: tuple[str, ...] = ()
+
+
+class HeldKeys:
+    """The keys of a run's rejected rows, per fact: what its publishes must leave as they are."""
+
+    def __init__(self) -> None:
+        self._by_fact: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+
+    def add(self, reject: Reject) -> None:
+        """Hold back, in every fact the reject names, the keys it might be."""
+        for fact in reject.facts:
+            self._by_fact[fact].append(dict(reject.key or {}))
+
+    def facts(self) -> frozenset[str]:
+        """The facts that have held keys."""
+        return frozenset(self._by_fact)
+
+    def for_fact(self, fact: str) -> list[Mapping[str, Any]]:
+        """The held keys of one fact (each a mapping of the key columns that were read)."""
+        return list(self._by_fact.get(fact, ()))
+
+
+@dataclass(frozen=True)
+class _Holds:
+    """Held keys of one publish as SQL: whole keys, and keys of which only some columns are known."""
+
+    #: Whole keys: neither overwritten nor retracted.
+    whole: str
+    #: Keys that may be a rejected row's: not retracted.
+    any: str
+    #: How many held values in all (for the limit).
+    size: int
+
+
+def _holds(spec: FactSpec, held: Sequence[Mapping[str, Any]], params: dict[str, Any]) -> _Holds:
+    whole: set[str] = set()
+    partial: dict[tuple[str, ...], set[str]] = defaultdict(set)
+    everything = False
+    for key in held:
+        known = tuple(c for c in spec.key if c in key and key[c] is not None)
+        if not known:
+            everything = True
+        elif len(known) == len(spec.key):
+            whole.add(_key_text(key[c] for c in known))
+        else:
+            partial[known].add(_key_text(key[c] for c in known))
+    params["held_whole"] = sorted(whole)
+    whole_sql = f"{_key_sql(spec.key)} IN {{held_whole:Array(String)}}" if whole else "0"
+    parts = [whole_sql]
+    for i, (columns, values) in enumerate(sorted(partial.items())):
+        params[f"held_part{i}"] = sorted(values)
+        parts.append(f"{_key_sql(columns)} IN {{held_part{i}:Array(String)}}")
+    any_sql = "1" if everything else " OR ".join(parts)
+    size = len(whole) + sum(len(v) for v in partial.values())
+    return _Holds(whole=whole_sql, any=f"({any_sql})", size=size)
+
+
+def _key_sql(columns: Sequence[str]) -> str:
+    texts = [f"toString({_ident(c)})" for c in columns]
+    return texts[0] if len(texts) == 1 else f"concat({', {sep:String}, '.join(texts)})"
+
+
+def _key_text(values: Iterable[Any]) -> str:
+    """A key as `_key_sql` renders it: dates in ISO form, numbers and text as they print."""
+    out = []
+    for value in values:
+        if isinstance(value, date):
+            out.append(value.isoformat())
+        elif isinstance(value, Decimal | int | float):
+            out.append(str(value))
+        else:
+            out.append(str(value))
+    return _KEY_SEP.join(out)
 
 
 class Stager:
@@ -253,14 +343,21 @@ def publish(
     *,
     loaded_at: int | None = None,
     retract: bool = True,
+    held: Sequence[Mapping[str, Any]] = (),
 ) -> PublishResult:
-    """Publish a run's staged rows into the fact: upsert changed keys, retract missing ones."""
+    """Publish a run's staged rows into the fact: upsert changed keys, retract missing ones.
+
+    `held` are the keys of this run's rejected rows (see `Reject`): a whole key keeps its live
+    row as it is, and no live key that a held key (whole or partial) might be is retracted.
+    """
     ver = time.time_ns()
     params: dict[str, Any] = {
         "run_id": run_id,
         "ver": ver,
         "loaded_at": int(loaded_at if loaded_at is not None else time.time()),
+        "sep": _KEY_SEP,
     }
+    holds = _holds(spec, held, params) if held else None
     key = ", ".join(_ident(c) for c in spec.key)
     cols = ", ".join(_ident(c) for c in spec.columns)
     aggs = [_ident(c) for c in spec.key]
@@ -280,6 +377,13 @@ def publish(
         matching = f"{day} BETWEEN (SELECT min({day}) {staged}) AND (SELECT max({day}) {staged})"
     else:
         matching = f"({key}) IN ({staged_keys})"
+    kept_whole = f"AND NOT {holds.whole}" if holds else ""
+    kept_any = f"AND NOT {holds.any}" if holds else ""
+    held_count: tuple[int, tuple[str, ...]] = (0, ())
+    if holds is not None:
+        held_count = _count_held(wh, spec, holds, scope_sql, staged_keys, retract, params)
+        if holds.size > HELD_KEYS_LIMIT:
+            return PublishResult(0, 0, held=held_count[0], held_dates=held_count[1], withheld=True)
     sql = f"""
         INSERT INTO {spec.fact} ({cols}, row_hash, run_id, loaded_at, _ver, _deleted)
         SELECT {cols}, row_hash, {{run_id:String}}, {{loaded_at:UInt32}}, {{ver:UInt64}}, 0
@@ -293,14 +397,14 @@ def publish(
         WHERE ({key}, row_hash) NOT IN
         (
             SELECT {key}, row_hash FROM {spec.fact} FINAL WHERE {matching}
-        )
+        ) {kept_whole}
     """
     if retract:
         sql += f"""
         UNION ALL
         SELECT {cols}, row_hash, {{run_id:String}}, {{loaded_at:UInt32}}, {{ver:UInt64}}, 1
         FROM {spec.fact} FINAL
-        WHERE {scope_sql} AND ({key}) NOT IN ({staged_keys})
+        WHERE {scope_sql} AND ({key}) NOT IN ({staged_keys}) {kept_any}
         """
     wh.command(sql, params)
     counts = wh.rows(
@@ -309,7 +413,37 @@ def publish(
         {"ver": ver, "run_id": run_id},
     )
     upserted, retracted = counts[0] if counts else (0, 0)
-    return PublishResult(upserted=int(upserted), retracted=int(retracted))
+    return PublishResult(
+        upserted=int(upserted),
+        retracted=int(retracted),
+        held=held_count[0],
+        held_dates=held_count[1],
+    )
+
+
+def _count_held(
+    wh: Warehouse,
+    spec: FactSpec,
+    holds: _Holds,
+    scope_sql: str,
+    staged_keys: str,
+    retract: bool,
+    params: dict[str, Any],
+) -> tuple[int, tuple[str, ...]]:
+    """Live keys a publish leaves as they are because of held keys, and their dates."""
+    key = ", ".join(_ident(c) for c in spec.key)
+    # A whole held key keeps its row anywhere; a partial one only stops a retraction in scope.
+    kept = holds.whole
+    if retract:
+        kept = f"({kept} OR ({scope_sql} AND {holds.any} AND ({key}) NOT IN ({staged_keys})))"
+    day = f"toString({_ident(spec.date_column)})" if spec.date_column else "''"
+    found = wh.rows(
+        f"SELECT count(), arraySort(groupUniqArray(100)({day})) "
+        f"FROM {spec.fact} FINAL WHERE {kept}",
+        params,
+    )
+    count, dates = found[0] if found else (0, [])
+    return int(count), tuple(d for d in dates if d)
 
 
 def record_rejects(wh: Warehouse, run_id: str, source: str, rejects: Sequence[Reject]) -> int:

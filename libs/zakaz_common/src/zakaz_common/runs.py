@@ -20,7 +20,16 @@ from typing import Any, Literal
 from zakaz_common.alerts import raise_alert, resolve_alerts
 from zakaz_common.clickhouse import Warehouse
 from zakaz_common.errors import ConfigError, LoadError, LockBusy, ZakazError
-from zakaz_common.load import FactSpec, PublishResult, Reject, Scope, publish, record_rejects, stage
+from zakaz_common.load import (
+    FactSpec,
+    HeldKeys,
+    PublishResult,
+    Reject,
+    Scope,
+    publish,
+    record_rejects,
+    stage,
+)
 from zakaz_common.locks import source_lock
 from zakaz_common.manifest import SourceManifest
 from zakaz_common.marts import refresh_marts
@@ -37,6 +46,13 @@ FINAL_STATUSES = frozenset({"success", "error", "dry_run"})
 
 #: Alert kind raised when a run fails and resolved when the next one succeeds.
 RUN_FAILED = "run_failed"
+
+#: Alert kind raised when a run held keys back because of rejected rows, resolved by the next
+#: successful run that held nothing back.
+HELD_BACK = "held_back"
+
+#: How many held-back dates a run's counts and alert list.
+HELD_DATES_SHOWN = 20
 
 _RUN_COLUMNS = [
     "run_id",
@@ -126,6 +142,15 @@ class RunContext:
     loaded_at: int
     today: date
     log: logging.Logger
+    #: Keys of this run's rejected rows, which its publishes leave as they are.
+    held: HeldKeys = field(default_factory=HeldKeys)
+    #: Live keys the publishes kept at their last good value because of rejected rows.
+    held_back: int = 0
+    #: Business dates (ISO) of the held keys and of the rejected rows' keys.
+    held_dates: set[str] = field(default_factory=set)
+    #: Facts not published at all in this run: too many of their rows were rejected.
+    withheld: set[str] = field(default_factory=set)
+    _published: set[str] = field(default_factory=set, repr=False)
 
     @property
     def source(self) -> str:
@@ -137,11 +162,42 @@ class RunContext:
         return stage(self.wh, spec, self.run_id, rows, self.loaded_at)
 
     def publish(self, spec: FactSpec, scope: Scope, *, retract: bool = True) -> PublishResult:
-        """Publish this run's staged rows into a fact."""
-        return publish(self.wh, spec, self.run_id, scope, loaded_at=self.loaded_at, retract=retract)
+        """Publish this run's staged rows into a fact, holding back the keys of rejected rows."""
+        result = publish(
+            self.wh,
+            spec,
+            self.run_id,
+            scope,
+            loaded_at=self.loaded_at,
+            retract=retract,
+            held=self.held.for_fact(spec.fact),
+        )
+        self.published(spec, result)
+        return result
+
+    def published(self, spec: FactSpec, result: PublishResult) -> None:
+        """Note a publish of this run (`publish` does; a source publishing itself calls it)."""
+        self._published.add(spec.fact)
+        self.held_back += result.held
+        self.held_dates.update(result.held_dates)
+        if result.withheld:
+            self.withheld.add(spec.fact)
 
     def reject(self, rejects: Sequence[Reject]) -> int:
-        """Record rejected rows of this run."""
+        """Record rejected rows of this run; their keys are held back by later publishes.
+
+        Rejects must be recorded before the facts they name are published: afterwards their
+        keys could no longer be held back, so that is refused as a programming error.
+        """
+        late = {fact for r in rejects for fact in r.facts} & self._published
+        if late:
+            raise RuntimeError(
+                f"rejects for {', '.join(sorted(late))} recorded after publishing it: "
+                "record rejects before publishing"
+            )
+        for r in rejects:
+            self.held.add(r)
+            self.held_dates.update(v.isoformat() for v in (r.key or {}).values() if _is_date(v))
         return record_rejects(self.wh, self.run_id, self.source, rejects)
 
 
@@ -302,7 +358,25 @@ def execute(
         )
     elif summary.status == "success":
         resolve_alerts(wh, manifest.name, RUN_FAILED)
+    if summary.status == "success":
+        _held_alert(wh, manifest.name, summary)
     return summary
+
+
+def _held_alert(wh: Warehouse, source: str, summary: RunSummary) -> None:
+    """Warn about keys held back by rejected rows; resolve the warning once a run holds none."""
+    if "held_back" in summary.counts:
+        dates = ", ".join(summary.counts.get("held_back_dates", [])) or "unknown dates"
+        raise_alert(
+            wh,
+            source,
+            HELD_BACK,
+            "warning",
+            f"{source}: {summary.counts['held_back']} keys kept at their last good value "
+            f"because rows of them were rejected ({dates}); fix the rows upstream, see rejects",
+        )
+    else:
+        resolve_alerts(wh, source, HELD_BACK)
 
 
 def _run_locked(
@@ -339,6 +413,14 @@ def _run_locked(
             error=exc,
         )
     counts = dict(outcome.counts)
+    message = outcome.message
+    if ctx.held_back or ctx.withheld:
+        counts["held_back"] = ctx.held_back
+        counts["held_back_dates"] = sorted(ctx.held_dates)[:HELD_DATES_SHOWN]
+        held = held_message(ctx)
+        message = f"{message}; {held}" if message else held
+    if ctx.withheld:
+        counts["withheld_facts"] = sorted(ctx.withheld)
     status: Status = "dry_run" if request.dry_run else "success"
     return RunSummary(
         manifest.name,
@@ -347,9 +429,26 @@ def _run_locked(
         rows_processed=outcome.rows_processed,
         rows_rejected=outcome.rows_rejected,
         duration_ms=_ms_since(started),
-        message=scrub(outcome.message),
+        message=scrub(message),
         counts=counts,
     )
+
+
+def held_message(ctx: RunContext) -> str:
+    """One sentence on what this run held back because of rejected rows."""
+    dates = sorted(ctx.held_dates)
+    shown = ", ".join(dates[:HELD_DATES_SHOWN]) + (" …" if len(dates) > HELD_DATES_SHOWN else "")
+    text = (
+        f"{ctx.held_back} keys kept at their last good value because rows of them were "
+        f"rejected (dates {shown or 'unknown'}; see rejects)"
+    )
+    if ctx.withheld:
+        text += f"; not published at all, too many rejects: {', '.join(sorted(ctx.withheld))}"
+    return text
+
+
+def _is_date(value: object) -> bool:
+    return isinstance(value, date)
 
 
 def _refresh(wh: Warehouse, counts: dict[str, Any]) -> None:

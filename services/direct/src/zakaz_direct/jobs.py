@@ -78,8 +78,8 @@ def load(ctx: RunContext) -> LoadOutcome:
     }
     if not ctx.request.dry_run:
         ctx.stage(DIRECT, rows)
-        result = ctx.publish(DIRECT, Scope(equals={"account": [login]}, since=since, to=to))
         ctx.reject(rejects)
+        result = ctx.publish(DIRECT, Scope(equals={"account": [login]}, since=since, to=to))
         counts.update(upserted=result.upserted, retracted=result.retracted)
     ctx.log.info(
         "direct: %d rows (%d rejected), spend %s, %d polls, units %s",

@@ -80,8 +80,8 @@ def load(ctx: RunContext) -> LoadOutcome:
     keys = {(row["sale_date"], row["event_id"]) for m in messages for row in m.rows}
     winners = winning_rows(candidates(ctx.wh, keys))
     ctx.stage(SALES, winners)
-    published = ctx.publish(SALES, Scope(equals={"source": [SOURCE]}), retract=False)
     ctx.reject(rejects)
+    published = ctx.publish(SALES, Scope(equals={"source": [SOURCE]}), retract=False)
     record_loaded(ctx.wh, ctx.run_id, ctx.loaded_at, messages)
     counts.update(
         keys_touched=len(keys),

@@ -105,13 +105,16 @@ def load(ctx: RunContext) -> LoadOutcome:
     kept = {"event_id": harvest.kept_events} if harvest.kept_events else {}
     ctx.stage(EVENTS, event_rows)
     ctx.stage(INVENTORY, harvest.inventory)
+    # Before publishing, so that the keys of rejected rows are held back rather than retracted.
+    ctx.reject(harvest.rejects)
     results = {"events": ctx.publish(EVENTS, Scope(equals=api))}
-    sales = stream.publish(Scope(equals=api, since=harvest.since, to=harvest.to))
+    sales = stream.publish(Scope(equals=api, since=harvest.since, to=harvest.to), ctx.held)
+    for spec in (SALES, SALES_UTM):
+        ctx.published(spec, sales[spec.fact])
     results["sales"], results["sales_utm"] = sales[SALES.fact], sales[SALES_UTM.fact]
     results["inventory"] = ctx.publish(INVENTORY, Scope(equals=api, excluded=kept))
     for name, result in results.items():
         counts[f"{name}_upserted"], counts[f"{name}_retracted"] = result.upserted, result.retracted
-    ctx.reject(harvest.rejects)
     stream.record_marks(marks_scope)
     outcome.message = _summary(counts, harvest)
     ctx.log.info("qtickets_api: %s", outcome.message)

@@ -21,7 +21,15 @@ from typing import Final
 from zakaz_common.clickhouse import Warehouse
 from zakaz_common.errors import LoadError
 from zakaz_common.facts import SALES
-from zakaz_common.load import PublishResult, Reject, Scope, Stager, carry_staged, publish
+from zakaz_common.load import (
+    HeldKeys,
+    PublishResult,
+    Reject,
+    Scope,
+    Stager,
+    carry_staged,
+    publish,
+)
 from zakaz_common.pagemarks import PageHistory, PageMark, digest, record_marks
 
 from zakaz_qtickets_api import engine
@@ -278,8 +286,11 @@ class OrderStream:
                 lookups={k: v for k, v in lookups.items() if k in spec.columns},
             )
 
-    def publish(self, scope: Scope) -> dict[str, PublishResult]:
-        """Publish the staged sales and sales by UTM (nothing when `unchanged`)."""
+    def publish(self, scope: Scope, held: HeldKeys | None = None) -> dict[str, PublishResult]:
+        """Publish the staged sales and sales by UTM (nothing when `unchanged`).
+
+        `held` are the keys of the run's rejected rows, left as they are (see `load.publish`).
+        """
         if self.staging is None:
             raise RuntimeError("a dry run publishes nothing")
         if self.unchanged:
@@ -292,6 +303,7 @@ class OrderStream:
                 self.staging.run_id,
                 scope,
                 loaded_at=self.staging.loaded_at,
+                held=held.for_fact(spec.fact) if held is not None else (),
             )
             for spec in (SALES, SALES_UTM)
         }

@@ -59,6 +59,8 @@ def load(ctx: RunContext) -> LoadOutcome:
     ctx.stage(EVENTS, sheets.events.rows)
     ctx.stage(INVENTORY, sheets.inventory.rows)
     ctx.stage(SALES, sales)
+    # Before publishing, so that the keys of rejected rows are held back rather than retracted.
+    ctx.reject(sheets.rejects)
     mine = {"source": [SOURCE]}
     since, to = window if window else (None, None)
     published = {
@@ -66,7 +68,6 @@ def load(ctx: RunContext) -> LoadOutcome:
         "inventory": ctx.publish(INVENTORY, Scope(equals=mine)),
         "sales": ctx.publish(SALES, Scope(equals=mine, since=since, to=to)),
     }
-    ctx.reject(sheets.rejects)
     counts.update(_publish_counts(published))
     message = _message(counts, rejected, counts["fact_rows_written"])
     ctx.log.info("qtickets_sheets: %s", message)

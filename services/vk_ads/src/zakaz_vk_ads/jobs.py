@@ -69,9 +69,10 @@ def load(ctx: RunContext) -> LoadOutcome:
             published: dict[str, int] = {}
         else:
             ctx.stage(VK_ADS, rows)
+            # Rejected rows first: their keys keep their last good value instead of retracting.
+            ctx.reject(tally.rejects)
             labels = [a.label for a in accounts]
             result = ctx.publish(VK_ADS, Scope(equals={"account": labels}, since=since, to=to))
-            ctx.reject(tally.rejects)
             published = {"upserted": result.upserted, "retracted": result.retracted}
         requests = dict(http.counts)
     ctx.log.info(
