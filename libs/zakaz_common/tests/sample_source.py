@@ -11,6 +11,7 @@ import os
 import time
 from datetime import date, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 from zakaz_common.errors import AuthError, BadValue, PermanentError, TransientError
 from zakaz_common.facts import SALES
@@ -38,7 +39,7 @@ def load(ctx: RunContext) -> LoadOutcome:
     `SAMPLE_STARTED=path` makes it create that file as it starts (a test knows it is loading).
     """
     if os.environ.get("SAMPLE_STARTED"):
-        open(os.environ["SAMPLE_STARTED"], "a").close()  # noqa: SIM115 - a marker, closed at once
+        Path(os.environ["SAMPLE_STARTED"]).touch()
     deadline = time.monotonic() + float(os.environ.get("SAMPLE_SLEEP", "0"))
     while time.monotonic() < deadline:
         time.sleep(0.05)
