@@ -12,6 +12,7 @@ import os
 import time
 from datetime import date, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 from zakaz_common.errors import AuthError, BadValue, PermanentError, TransientError
 from zakaz_common.facts import SALES
@@ -35,8 +36,11 @@ def load(ctx: RunContext) -> LoadOutcome:
     """Load `SAMPLE_ROWS` (JSON [date, event_id, tickets, revenue] lists) as gmail sales.
 
     `SAMPLE_FAIL=auth`, `transient` or `after_publish` makes it fail that way; `SAMPLE_SLEEP=N` makes it take
-    N seconds first (in short sleeps, so a stop request raised inside it lands promptly).
+    N seconds first (in short sleeps, so a stop request raised inside it lands promptly);
+    `SAMPLE_STARTED=path` makes it create that file as it starts (a test knows it is loading).
     """
+    if os.environ.get("SAMPLE_STARTED"):
+        Path(os.environ["SAMPLE_STARTED"]).touch()
     deadline = time.monotonic() + float(os.environ.get("SAMPLE_SLEEP", "0"))
     while time.monotonic() < deadline:
         time.sleep(0.05)

@@ -223,10 +223,14 @@ def test_rejects_recorded_after_their_fact_was_published_are_refused(
 
     from zakaz_common.facts import SALES
     from zakaz_common.load import Reject, Scope
+    from zakaz_common.locks import source_lock
     from zakaz_common.runs import RunContext, today_msk
 
-    ctx = RunContext(wh, sample, "r1", RunRequest(), core, 0, today_msk(), logging.getLogger())
-    ctx.publish(SALES, Scope(equals={"source": ["gmail"]}))
+    with source_lock("sample", redis_url=core.redis_url, data_dir=core.data_dir) as lease:
+        ctx = RunContext(
+            wh, sample, "r1", RunRequest(), core, 0, today_msk(), logging.getLogger(), lease
+        )
+        ctx.publish(SALES, Scope(equals={"source": ["gmail"]}))
 
-    with pytest.raises(RuntimeError, match="before publishing"):
-        ctx.reject([Reject("sales", {}, "bad", {"event_id": "1"}, (SALES.fact,))])
+        with pytest.raises(RuntimeError, match="before publishing"):
+            ctx.reject([Reject("sales", {}, "bad", {"event_id": "1"}, (SALES.fact,))])

@@ -187,7 +187,7 @@ def check_held_back(wh: Warehouse) -> list[CheckResult]:
     fixed upstream and a run reads them.
     """
     rows = wh.rows(
-        "SELECT job, argMax(metrics, started_at) FROM meta_job_runs FINAL "
+        "SELECT job, argMax(metrics, _ver) FROM meta_job_runs FINAL "
         "WHERE status = 'success' GROUP BY job ORDER BY job"
     )
     held = []

@@ -15,7 +15,8 @@ from rich.table import Table
 from zakaz_common.checks import run_checks
 from zakaz_common.clickhouse import Warehouse, open_warehouse
 from zakaz_common.errors import ZakazError
-from zakaz_common.manifest import CONTRACT_SOURCES, get_manifest, manifests
+from zakaz_common.interrupts import Interrupted, handling_signals, interrupted
+from zakaz_common.manifest import CONTRACT_SOURCES, SourceManifest, get_manifest, manifests
 from zakaz_common.migrate import migrate as apply_migrations
 from zakaz_common.migrate import pending
 from zakaz_common.redact import configure_logging
@@ -103,17 +104,22 @@ def run(
         bool, typer.Option("--dry-run", help="read and transform, write nothing")
     ] = False,
 ) -> None:
-    """One load of SOURCE, inline; prints a JSON summary; exit 1 on failure."""
-    try:
-        request = RunRequest(_date(since, "--since"), _date(to, "--to"), days, dry_run)
-        manifest = get_manifest(source)
-        wh, core = _ready()
-        summary = execute(manifest, request, wh=wh, core=core, trigger="cli")
-    except ZakazError as exc:
-        raise _fail(str(exc)) from exc
-    _print_json(summary.to_dict())
-    if not summary.ok:
-        raise typer.Exit(1)
+    """One load of SOURCE, inline; prints a JSON summary; exit 1 on failure (130/143 if stopped)."""
+    with handling_signals() as signals:
+        try:
+            request = RunRequest(_date(since, "--since"), _date(to, "--to"), days, dry_run)
+            manifest = get_manifest(source)
+            wh, core = _ready()
+            summary = execute(manifest, request, wh=wh, core=core, trigger="cli")
+        except Interrupted as exc:
+            raise _fail(str(exc), exc.exit_code) from exc
+        except ZakazError as exc:
+            raise _fail(str(exc)) from exc
+        _print_json(summary.to_dict())
+        if signals.signum is not None:
+            raise typer.Exit(signals.exit_code)
+        if not summary.ok:
+            raise typer.Exit(1)
 
 
 @app.command()
@@ -129,13 +135,44 @@ def backfill(
         raise _fail("--since and --to are required")
     if first > last:
         raise _fail(f"--since {first} is after --to {last}")
-    try:
-        manifest = get_manifest(source)
-        wh, core = _ready()
-    except ZakazError as exc:
-        raise _fail(str(exc)) from exc
-    windows = chunks(first, last, manifest.backfill_chunk_days)
-    done = set() if restart else _succeeded_windows(wh, source)
+    resume = f"zakaz backfill {source} --since {first} --to {last}"
+    with handling_signals() as signals:
+        try:
+            manifest = get_manifest(source)
+            wh, core = _ready()
+            windows = chunks(first, last, manifest.backfill_chunk_days)
+            done = set() if restart else _succeeded_windows(wh, source)
+            failed = _backfill_chunks(manifest, windows, done, wh=wh, core=core, title=resume)
+        except Interrupted as exc:
+            err.print(_resume_hint(resume), highlight=False, soft_wrap=True)
+            raise _fail(str(exc), exc.exit_code) from exc
+        except ZakazError as exc:
+            raise _fail(str(exc)) from exc
+        _print_json(
+            {
+                "source": source,
+                "chunks": len(windows),
+                "failed": len(failed),
+                "skipped": len([w for w in windows if w in done]),
+            }
+        )
+        if signals.signum is not None:
+            err.print(_resume_hint(resume), highlight=False, soft_wrap=True)
+            raise typer.Exit(signals.exit_code)
+        if failed:
+            raise typer.Exit(1)
+
+
+def _backfill_chunks(
+    manifest: SourceManifest,
+    windows: list[tuple[date, date]],
+    done: set[tuple[date, date]],
+    *,
+    wh: Warehouse,
+    core: CoreSettings,
+    title: str,
+) -> list[RunSummary]:
+    """Run the chunks not in `done`; stops after the chunk a stop signal interrupted."""
     failed: list[RunSummary] = []
     with Progress(
         TextColumn("{task.description}"),
@@ -144,7 +181,7 @@ def backfill(
         TimeElapsedColumn(),
         console=err,
     ) as progress:
-        task = progress.add_task(f"{source} {first}…{last}", total=len(windows))
+        task = progress.add_task(title.removeprefix("zakaz backfill "), total=len(windows))
         for a, b in windows:
             if (a, b) in done:
                 progress.advance(task)
@@ -155,17 +192,17 @@ def backfill(
             if not summary.ok:
                 failed.append(summary)
                 progress.console.print(f"[red]{a}…{b}: {summary.message}[/red]", highlight=False)
+            if isinstance(summary.error, Interrupted) or interrupted() is not None:
+                break
             progress.advance(task)
-    _print_json(
-        {
-            "source": source,
-            "chunks": len(windows),
-            "failed": len(failed),
-            "skipped": len([w for w in windows if w in done]),
-        }
+    return failed
+
+
+def _resume_hint(command: str) -> str:
+    return (
+        f"stopped; to resume, run the same command again: {command} "
+        "(chunks that succeeded are skipped)"
     )
-    if failed:
-        raise typer.Exit(1)
 
 
 def _succeeded_windows(wh: Warehouse, source: str) -> set[tuple[date, date]]:

@@ -9,6 +9,12 @@ The RQ job is saved (status `created`) before the marker names it, so a marker w
 missing or finished is stale, never a trigger caught half-way. A transient failure is retried by
 RQ after `RETRY_INTERVALS` (the worker must run RQ's scheduler, which moves a retry whose wait
 is over back onto the queue); meanwhile the run shows as `queued` again.
+
+A `started` job is in progress only while someone works it: when the worker holding it is gone
+from Redis, has not beaten for `BUSY_HEARTBEAT_MAX_AGE_SECONDS`, works another job, or the run
+has not held its source lock for a whole lock TTL after starting, the worker died (`kill -9`, a
+lost container), so the job is moved to the failed registry and its marker released: the next
+trigger is accepted, and its run closes the dead run's `running` row.
 """
 
 from __future__ import annotations
@@ -21,13 +27,14 @@ from typing import Any
 import redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from rq import Queue, Retry, get_current_job
+from rq import Queue, Retry, Worker, get_current_job
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
+from rq.registry import FailedJobRegistry, StartedJobRegistry
 
 from zakaz_common.clickhouse import Warehouse, open_warehouse
 from zakaz_common.errors import LockBusy, ZakazError
-from zakaz_common.locks import KEY_PREFIX
+from zakaz_common.locks import KEY_PREFIX, Holder, lock_holder, lock_ttl_seconds
 from zakaz_common.manifest import SourceManifest, get_manifest
 from zakaz_common.migrate import migrate, pending
 from zakaz_common.runs import RunRequest, execute, new_run_id, record_run
@@ -48,6 +55,13 @@ FAILURE_TTL_SECONDS = 7 * 86_400
 #: Longest a trigger takes from saving a run's job to queueing it (one warehouse insert); a job
 #: still `created` after this belongs to a trigger that died half-way, so its marker is stale.
 ENQUEUE_GRACE_SECONDS = 60
+
+#: A busy worker beats at least every 30 s (RQ's job monitoring interval; the thread worker every
+#: 15 s): three missed beats mean it died with the job.
+BUSY_HEARTBEAT_MAX_AGE_SECONDS = 90
+
+#: Why a dead worker's job is in the failed registry.
+DEAD_WORKER_MESSAGE = "abandoned: the worker running it stopped"
 
 _DONE = {JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED}
 
@@ -87,18 +101,66 @@ def pending_run(conn: redis.Redis, source: str) -> str | None:
         job: Job | None = Job.fetch(run_id, connection=conn)
     except NoSuchJobError:
         job = None
-    status = job.get_status(refresh=False) if job is not None else None
-    if job is not None and status == JobStatus.CREATED:
+    if job is not None and job_in_progress(conn, job, source):
+        return run_id
+    # The job ended without releasing, or its worker died: the marker is stale.
+    _release(conn, source, run_id)
+    return None
+
+
+def job_in_progress(conn: redis.Redis, job: Job, source: str) -> bool:
+    """Whether a run's job is waiting or being worked; a dead worker's job is failed on the way."""
+    status = job.get_status(refresh=False)
+    if status == JobStatus.CREATED:
         age = (datetime.now(UTC) - job.created_at).total_seconds()
         if age < ENQUEUE_GRACE_SECONDS:
-            return run_id  # a trigger is between saving the job and queueing it
+            return True  # a trigger is between saving the job and queueing it
         job.delete()
-        status = None
+        return False
     if status is None or status in _DONE:
-        # The job ended without releasing (a killed work horse): the marker is stale.
-        _release(conn, source, run_id)
-        return None
-    return run_id
+        return False
+    if status == JobStatus.STARTED and _worker_died(conn, job, source):
+        _fail_dead_job(conn, job, source)
+        return False
+    return True
+
+
+def _worker_died(conn: redis.Redis, job: Job, source: str) -> bool:
+    """Whether the worker of a started job is dead (see the module docstring)."""
+    now = datetime.now(UTC)
+    worker = (
+        Worker.find_by_key(Worker.redis_worker_namespace_prefix + job.worker_name, connection=conn)
+        if job.worker_name
+        else None
+    )
+    if worker is None or worker.get_current_job_id() not in (None, job.id):
+        return True
+    beat = worker.last_heartbeat
+    if beat is None or (now - beat).total_seconds() > BUSY_HEARTBEAT_MAX_AGE_SECONDS:
+        return True
+    # A live run takes its lock within seconds of starting and renews it within the TTL; a
+    # killed one lets it expire long before its worker's key does (up to RQ's TTL + 60 s).
+    ttl = lock_ttl_seconds()
+    started = job.started_at
+    if started is None or (now - started).total_seconds() < 2 * ttl:
+        return False
+    holder = lock_holder(conn, source)
+    return not (holder is False or (isinstance(holder, Holder) and holder.run_id == job.id))
+
+
+def _fail_dead_job(conn: redis.Redis, job: Job, source: str) -> None:
+    """Move a dead worker's job from the started to the failed registry."""
+    queue = queue_for(conn, source)
+    with conn.pipeline() as pipe:
+        job.set_status(JobStatus.FAILED, pipeline=pipe)
+        FailedJobRegistry(queue=queue).add(
+            job,
+            ttl=job.failure_ttl or FAILURE_TTL_SECONDS,
+            exc_string=DEAD_WORKER_MESSAGE,
+            pipeline=pipe,
+        )
+        StartedJobRegistry(queue=queue).remove_executions(job, pipeline=pipe)
+        pipe.execute()
 
 
 def enqueue_run(

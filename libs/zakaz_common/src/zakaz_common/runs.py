@@ -1,9 +1,13 @@
 """Running a source once and recording it: one `meta_job_runs` row per run, whatever happens.
 
 `execute` is what `zakaz run`, the RQ job and backfill all call: it takes the source lock,
-records the run as `running`, calls the source's load with a `RunContext`, and records
-`success`, `dry_run` or `error` with `metrics` (a JSON string with at least `duration_ms`).
-A failed run raises an alert; a successful one resolves the source's failure alert.
+closes the source's runs left `running` by a dead process (with the lock taken, no other run of
+the source can be alive), records the run as `running` with its holder (host, pid), calls the
+source's load with a `RunContext`, and records `success`, `dry_run` or `error` with `metrics`
+(a JSON string with at least `duration_ms`). A failed run raises an alert; a successful one
+resolves the source's failure alert. A run that lost its lock, or whose command was told to
+stop (`zakaz_common.interrupts`), ends `error`; if its outcome cannot be recorded (disk full)
+the lock is let go all the same and the next run of the source closes the row.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, Literal
 
+from zakaz_common import interrupts
 from zakaz_common.alerts import raise_alert, resolve_alerts
 from zakaz_common.clickhouse import Warehouse
 from zakaz_common.errors import ConfigError, LoadError, LockBusy, ZakazError
@@ -30,7 +35,7 @@ from zakaz_common.load import (
     record_rejects,
     stage,
 )
-from zakaz_common.locks import source_lock
+from zakaz_common.locks import Lease, LockLost, source_lock
 from zakaz_common.manifest import SourceManifest
 from zakaz_common.marts import refresh_marts
 from zakaz_common.redact import scrub
@@ -53,6 +58,9 @@ HELD_BACK = "held_back"
 
 #: How many held-back dates a run's counts and alert list.
 HELD_DATES_SHOWN = 20
+
+#: The message of a run closed because the process running it died without recording it.
+ABANDONED_MESSAGE = "abandoned: the process running it stopped"
 
 _RUN_COLUMNS = [
     "run_id",
@@ -142,6 +150,8 @@ class RunContext:
     loaded_at: int
     today: date
     log: logging.Logger
+    #: The run's hold on the source lock; writes check it first (`ensure_held`).
+    lease: Lease
     #: Keys of this run's rejected rows, which its publishes leave as they are.
     held: HeldKeys = field(default_factory=HeldKeys)
     #: Live keys the publishes kept at their last good value because of rejected rows.
@@ -163,6 +173,7 @@ class RunContext:
 
     def publish(self, spec: FactSpec, scope: Scope, *, retract: bool = True) -> PublishResult:
         """Publish this run's staged rows into a fact, holding back the keys of rejected rows."""
+        self.lease.ensure_held()
         result = publish(
             self.wh,
             spec,
@@ -296,6 +307,47 @@ def latest_runs(wh: Warehouse, job: str | None = None, limit: int = 20) -> list[
     )
 
 
+def open_runs(
+    wh: Warehouse, source: str | None = None, statuses: Sequence[Status] = ("running",)
+) -> list[dict[str, Any]]:
+    """Runs (optionally of one source) whose live row has one of `statuses`, oldest first."""
+    return wh.dicts(
+        "SELECT run_id, job AS source, status, started_at, rows_processed, rows_rejected, "
+        "message, metrics, params, trigger FROM meta_job_runs FINAL "
+        "WHERE status IN {statuses:Array(String)} "
+        "AND ({job:String} = '' OR job = {job:String}) ORDER BY started_at",
+        {"statuses": list(statuses), "job": source or ""},
+    )
+
+
+def close_abandoned(wh: Warehouse, run: Mapping[str, Any]) -> None:
+    """Record a run (a row of `open_runs`) as `error`: the process running it died."""
+    started = run["started_at"]
+    record_run(
+        wh,
+        run_id=run["run_id"],
+        job=run["source"],
+        status="error",
+        started_at=started.timestamp() if hasattr(started, "timestamp") else float(started),
+        finished_at=time.time(),
+        rows_processed=int(run.get("rows_processed") or 0),
+        rows_rejected=int(run.get("rows_rejected") or 0),
+        message=ABANDONED_MESSAGE,
+        metrics=_json_object(run.get("metrics")),
+        params=_json_object(run.get("params")),
+        trigger=str(run.get("trigger") or "cli"),
+    )
+    log.warning("closed run %s of %s: %s", run["run_id"], run["source"], ABANDONED_MESSAGE)
+
+
+def _json_object(raw: Any) -> dict[str, Any]:
+    try:
+        value = json.loads(raw) if isinstance(raw, str) and raw else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 def execute(
     manifest: SourceManifest,
     request: RunRequest,
@@ -314,53 +366,105 @@ def execute(
     run_id = run_id or new_run_id()
     params = request.as_params()
     started = time.time()
-    try:
-        with source_lock(manifest.name, redis_url=core.redis_url, data_dir=core.data_dir) as where:
-            record_run(
-                wh,
-                run_id=run_id,
-                job=manifest.name,
-                status="running",
-                started_at=started,
-                params=params,
-                trigger=trigger,
-            )
-            summary = _run_locked(
-                manifest, request, wh=wh, core=core, run_id=run_id, started=started
-            )
-            summary.counts.setdefault("lock", where)
-            status_metrics = {"duration_ms": summary.duration_ms, "lock": where, **summary.counts}
-            record_run(
-                wh,
-                run_id=run_id,
-                job=manifest.name,
-                status=summary.status,
-                started_at=started,
-                finished_at=time.time(),
-                rows_processed=summary.rows_processed,
-                rows_rejected=summary.rows_rejected,
-                message=summary.message,
-                metrics=status_metrics,
-                params=params,
-                trigger=trigger,
-            )
-            if not request.dry_run:
-                # After the outcome is recorded, so v_data_freshness shows it; after a failed
-                # run too, which may have published part of its work.
-                _refresh(wh, summary.counts)
-    except LockBusy as exc:
-        # The run never started: another one is doing the work, so nothing is recorded.
-        return RunSummary(manifest.name, run_id, "error", message=str(exc), error=exc)
-    retried = retries_left > 0 and bool(getattr(summary.error, "transient", False))
-    if summary.status == "error" and not retried:
-        raise_alert(
-            wh, manifest.name, RUN_FAILED, "error", f"{manifest.name} run failed: {summary.message}"
-        )
-    elif summary.status == "success":
-        resolve_alerts(wh, manifest.name, RUN_FAILED)
-    if summary.status == "success":
-        _held_alert(wh, manifest.name, summary)
+    # A stop signal only lands inside the load (`_run_locked`); everywhere else here it is noted,
+    # so taking the lock, recording the run and letting the lock go are never cut short.
+    with interrupts.deferred():
+        try:
+            with source_lock(
+                manifest.name, redis_url=core.redis_url, data_dir=core.data_dir, run_id=run_id
+            ) as lease:
+                for dead in open_runs(wh, manifest.name):
+                    if dead["run_id"] != run_id:
+                        close_abandoned(wh, dead)
+                record_run(
+                    wh,
+                    run_id=run_id,
+                    job=manifest.name,
+                    status="running",
+                    started_at=started,
+                    metrics={"lock": lease.where, "holder": lease.holder.as_dict()},
+                    params=params,
+                    trigger=trigger,
+                )
+                summary = _run_locked(
+                    manifest, request, wh=wh, core=core, run_id=run_id, started=started, lease=lease
+                )
+                summary = _confirm(summary, lease)
+                summary.counts.setdefault("lock", lease.where)
+                recorded = _record_outcome(
+                    wh, summary, job=manifest.name, started=started, params=params, trigger=trigger
+                )
+                if recorded and not request.dry_run and interrupts.interrupted() is None:
+                    # After the outcome is recorded, so v_data_freshness shows it; after a failed
+                    # run too, which may have published part of its work.
+                    _refresh(wh, summary.counts)
+        except LockBusy as exc:
+            # The run never started: another one is doing the work, so nothing is recorded.
+            return RunSummary(manifest.name, run_id, "error", message=str(exc), error=exc)
+        retried = retries_left > 0 and bool(getattr(summary.error, "transient", False))
+        try:
+            if summary.status == "error" and not retried:
+                raise_alert(
+                    wh,
+                    manifest.name,
+                    RUN_FAILED,
+                    "error",
+                    f"{manifest.name} run failed: {summary.message}",
+                )
+            elif summary.status == "success":
+                resolve_alerts(wh, manifest.name, RUN_FAILED)
+            if summary.status == "success":
+                _held_alert(wh, manifest.name, summary)
+        except ZakazError as exc:
+            log.error("the alert of run %s could not be stored: %s", run_id, exc)
     return summary
+
+
+def _confirm(summary: RunSummary, lease: Lease) -> RunSummary:
+    """The summary to record: `error` if the lock was lost or a stop signal arrived meanwhile."""
+    if summary.status == "error":
+        return summary
+    try:
+        lease.ensure_held()
+    except (LockLost, interrupts.Interrupted) as exc:
+        log.error("run %s of %s: %s", summary.run_id, summary.source, exc)
+        summary.status, summary.message, summary.error = "error", str(exc), exc
+    return summary
+
+
+def _record_outcome(
+    wh: Warehouse,
+    summary: RunSummary,
+    *,
+    job: str,
+    started: float,
+    params: Mapping[str, Any],
+    trigger: str,
+) -> bool:
+    """Write the run's outcome; on failure log it and turn the summary into `error`."""
+    try:
+        record_run(
+            wh,
+            run_id=summary.run_id,
+            job=job,
+            status=summary.status,
+            started_at=started,
+            finished_at=time.time(),
+            rows_processed=summary.rows_processed,
+            rows_rejected=summary.rows_rejected,
+            message=summary.message,
+            metrics={"duration_ms": summary.duration_ms, **summary.counts},
+            params=params,
+            trigger=trigger,
+        )
+    except ZakazError as exc:
+        # The row stays `running`; the next run of the source (or the health service) closes it.
+        log.error("the outcome of run %s could not be recorded: %s", summary.run_id, exc)
+        summary.status = "error"
+        summary.message = scrub(f"the outcome could not be recorded: {exc}")
+        summary.error = exc
+        return False
+    return True
 
 
 def _held_alert(wh: Warehouse, source: str, summary: RunSummary) -> None:
@@ -387,6 +491,7 @@ def _run_locked(
     core: CoreSettings,
     run_id: str,
     started: float,
+    lease: Lease,
 ) -> RunSummary:
     ctx = RunContext(
         wh=wh,
@@ -397,9 +502,13 @@ def _run_locked(
         loaded_at=int(started),
         today=today_msk(),
         log=logging.getLogger(f"zakaz.{manifest.name}"),
+        lease=lease,
     )
     try:
-        outcome = manifest.load_function()(ctx)
+        with interrupts.raising():
+            outcome = manifest.load_function()(ctx)
+            # A stop signal the load caught and went on from still ends the run.
+            interrupts.raise_if_interrupted()
     except Exception as exc:
         message = str(exc) if isinstance(exc, ZakazError) else f"{type(exc).__name__}: {exc}"
         message = scrub(message)

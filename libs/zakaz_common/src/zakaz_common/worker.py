@@ -18,7 +18,10 @@ over (`jobs.RETRY_INTERVALS`); without it retries would never run.
 Shutdown (SIGTERM or SIGINT): the API stops and the worker takes no new job; a running job gets
 `SHUTDOWN_GRACE_SECONDS` to finish, then it is abandoned cleanly: `RunAbandoned` is raised
 inside it, so the run is recorded, its lock released, and RQ re-queues it (it is transient)
-for the next start. The process exits 0. When RQ's work loop quits on its own (Redis away at
+for the next start. The process exits 0. A service killed outright (`kill -9`) leaves its job
+`started`: the run's lock expires within its TTL (`zakaz_common.locks`), the next trigger finds
+the job's worker dead (`jobs.job_in_progress`), fails the job and is accepted, and the new run
+closes the dead run's `running` row. When RQ's work loop quits on its own (Redis away at
 the wrong moment) a new worker starts once Redis answers; if the worker dies anyway, the API
 stays up and `/healthz` answers 503 naming it, which marks the container unhealthy.
 """

@@ -3,8 +3,9 @@
 `zakaz serve health` and the health container run `serve`. The scheduler queues the alert job
 (`zakaz_health.alerting.evaluate_alerts`) on the `health` queue every 2 h; a thread of this
 process works that queue (an RQ `SimpleWorker`: the job is short and, with the embedded
-warehouse, must share this process's engine). SIGTERM or SIGINT stops both cleanly; if the
-worker thread dies, `/healthz` answers 503 naming it.
+warehouse, must share this process's engine). Another thread closes runs that a dead process
+left `running` (`zakaz_health.sweep`, every 30 s). SIGTERM or SIGINT stops them all cleanly; if
+the worker thread dies, `/healthz` answers 503 naming it.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from zakaz_common.worker_classes import ThreadWorker
 
 from zakaz_health.app import create_app
 from zakaz_health.settings import SERVICE
+from zakaz_health.sweep import Sweeper
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +91,7 @@ def serve(host: str = "0.0.0.0", port: int = DEFAULT_PORT) -> None:  # noqa: S10
     app = create_app(redis_url=core.redis_url, warehouse=wh)
     worker = AlertWorker(core.redis_url)
     app.state.health.local_worker = worker.problem
+    sweeper = Sweeper(wh, core.redis_url)
     server = uvicorn.Server(
         uvicorn.Config(
             app,
@@ -111,6 +114,7 @@ def serve(host: str = "0.0.0.0", port: int = DEFAULT_PORT) -> None:  # noqa: S10
     try:
         api.start()
         worker.start()
+        sweeper.start()
         reported = False
         while not stopping.wait(0.5):
             if not api.is_alive():
@@ -121,6 +125,7 @@ def serve(host: str = "0.0.0.0", port: int = DEFAULT_PORT) -> None:  # noqa: S10
                 reported = True
     finally:
         server.should_exit = True
+        sweeper.stop()
         worker.stop()
         api.join(5)
         for sig, handler in previous.items():

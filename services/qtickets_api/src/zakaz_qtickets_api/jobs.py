@@ -108,6 +108,7 @@ def load(ctx: RunContext) -> LoadOutcome:
     # Before publishing, so that the keys of rejected rows are held back rather than retracted.
     ctx.reject(harvest.rejects)
     results = {"events": ctx.publish(EVENTS, Scope(equals=api))}
+    ctx.lease.ensure_held()
     sales = stream.publish(Scope(equals=api, since=harvest.since, to=harvest.to), ctx.held)
     for spec in (SALES, SALES_UTM):
         ctx.published(spec, sales[spec.fact])
