@@ -21,13 +21,20 @@ VIEWS = (
 )
 
 #: Tables behind the views that datalens_reader must not read directly.
-HIDDEN = ("fact_qtickets_sales_daily", "fact_vk_ads_daily", "dim_city", "meta_job_runs", "rejects")
+HIDDEN = (
+    "fact_qtickets_sales_daily",
+    "fact_vk_ads_daily",
+    "dim_city",
+    "meta_job_runs",
+    "meta_job_runs_log",
+    "rejects",
+)
 
 
 def _run_row(wh: Any, run_id: str) -> None:
     now = int(time.time())
     wh.insert(
-        "meta_job_runs",
+        "meta_job_runs_log",
         [
             (
                 run_id,

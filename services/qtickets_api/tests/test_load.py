@@ -45,7 +45,7 @@ def fact_counts(wh: Warehouse) -> dict[str, int]:
         t
         for (t,) in wh.rows(
             "SELECT name FROM system.tables WHERE database = {db:String} AND engine != 'View' "
-            "AND name NOT IN ('meta_job_runs', 'schema_migrations', 'dim_city')",
+            "AND name NOT IN ('meta_job_runs_log', 'schema_migrations', 'dim_city')",
             {"db": wh.database},
         )
     ]

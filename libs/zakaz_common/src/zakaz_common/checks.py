@@ -142,7 +142,7 @@ def check_freshness(
     now = now if now is not None else time.time()
     last = dict(
         wh.rows(
-            "SELECT job, toUnixTimestamp(max(finished_at)) FROM meta_job_runs FINAL "
+            "SELECT job, toUnixTimestamp(max(finished_at)) FROM meta_job_runs "
             "WHERE status = 'success' GROUP BY job"
         )
     )

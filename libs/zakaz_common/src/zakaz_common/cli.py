@@ -170,7 +170,7 @@ def backfill(
 
 def _succeeded_windows(wh: Warehouse, source: str) -> set[tuple[date, date]]:
     rows = wh.rows(
-        "SELECT params FROM meta_job_runs FINAL WHERE job = {job:String} AND status = 'success'",
+        "SELECT params FROM meta_job_runs WHERE job = {job:String} AND status = 'success'",
         {"job": source},
     )
     found = set()

@@ -2,8 +2,11 @@
 
 `execute` is what `zakaz run`, the RQ job and backfill all call: it takes the source lock,
 records the run as `running`, calls the source's load with a `RunContext`, and records
-`success`, `dry_run` or `error` with `metrics` (a JSON string with at least `duration_ms`).
-A failed run raises an alert; a successful one resolves the source's failure alert.
+`success`, `dry_run` or `error` with `metrics` (a JSON string with at least `duration_ms`, and
+`duration` in seconds). A failed run raises an alert; a successful one resolves the source's
+failure alert. A load that succeeded without some of its parts (`LoadOutcome.failed_parts`, see
+`zakaz_common.parts`) raises a `partial` warning naming them, resolved by the next run that has
+them all; a load whose parts all failed raises, so the run is an `error`.
 """
 
 from __future__ import annotations
@@ -37,6 +40,14 @@ FINAL_STATUSES = frozenset({"success", "error", "dry_run"})
 
 #: Alert kind raised when a run fails and resolved when the next one succeeds.
 RUN_FAILED = "run_failed"
+
+#: Alert kind raised when a run succeeds without some of its parts (a show's seat map…) and
+#: resolved by the next successful run that has them all.
+RUN_PARTIAL = "partial"
+
+#: Where run rows are written: each status change adds a version of the run's row, and the
+#: `meta_job_runs` view (migration 0013) shows only the newest, so readers see one row per run.
+RUNS_LOG_TABLE = "meta_job_runs_log"
 
 _RUN_COLUMNS = [
     "run_id",
@@ -112,6 +123,9 @@ class LoadOutcome:
     #: The source's own counts (rows per entity, upserts, retractions, API units…).
     counts: dict[str, Any] = field(default_factory=dict)
     message: str = ""
+    #: What failed while the rest loaded, one line per kind of part (`PartTally.settle`): the
+    #: run is a success with a `partial` warning alert naming them.
+    failed_parts: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -157,6 +171,8 @@ class RunSummary:
     duration_ms: int = 0
     message: str = ""
     counts: dict[str, Any] = field(default_factory=dict)
+    #: Parts that failed in a run that succeeded otherwise (`LoadOutcome.failed_parts`).
+    failed_parts: list[str] = field(default_factory=list)
     #: The exception of a failed run (not serialised); lets the RQ job decide on retries.
     error: BaseException | None = None
 
@@ -200,7 +216,7 @@ def record_run(
     params: Mapping[str, Any] | None = None,
     trigger: str = "cli",
 ) -> None:
-    """Write (or rewrite) a run's row in `meta_job_runs`."""
+    """Write (or rewrite) a run's row: a new version in the log behind `meta_job_runs`."""
     row = (
         run_id,
         job,
@@ -215,14 +231,14 @@ def record_run(
         trigger,
         time.time_ns(),
     )
-    wh.insert("meta_job_runs", [row], _RUN_COLUMNS)
+    wh.insert(RUNS_LOG_TABLE, [row], _RUN_COLUMNS)
 
 
 def get_run(wh: Warehouse, run_id: str) -> dict[str, Any] | None:
     """One run's live row, or None."""
     found = wh.dicts(
         "SELECT run_id, job AS source, status, started_at, finished_at, rows_processed, "
-        "rows_rejected, message, metrics, params, trigger FROM meta_job_runs FINAL "
+        "rows_rejected, message, metrics, params, trigger FROM meta_job_runs "
         "WHERE run_id = {run_id:String} LIMIT 1",
         {"run_id": run_id},
     )
@@ -233,7 +249,7 @@ def latest_runs(wh: Warehouse, job: str | None = None, limit: int = 20) -> list[
     """The latest runs, newest first (optionally of one source)."""
     return wh.dicts(
         "SELECT run_id, job AS source, status, started_at, finished_at, rows_processed, "
-        "rows_rejected, message, metrics FROM meta_job_runs FINAL "
+        "rows_rejected, message, metrics FROM meta_job_runs "
         "WHERE ({job:String} = '' OR job = {job:String}) "
         "ORDER BY started_at DESC, _ver DESC LIMIT {limit:UInt32}",
         {"job": job or "", "limit": limit},
@@ -273,7 +289,12 @@ def execute(
                 manifest, request, wh=wh, core=core, run_id=run_id, started=started
             )
             summary.counts.setdefault("lock", where)
-            status_metrics = {"duration_ms": summary.duration_ms, "lock": where, **summary.counts}
+            status_metrics = {
+                "duration_ms": summary.duration_ms,
+                "duration": summary.duration_ms / 1000,
+                "lock": where,
+                **summary.counts,
+            }
             record_run(
                 wh,
                 run_id=run_id,
@@ -302,7 +323,23 @@ def execute(
         )
     elif summary.status == "success":
         resolve_alerts(wh, manifest.name, RUN_FAILED)
+        _alert_partial(wh, manifest.name, summary)
     return summary
+
+
+def _alert_partial(wh: Warehouse, source: str, summary: RunSummary) -> None:
+    """Warn about the parts a successful run went without, or resolve the warning."""
+    if summary.failed_parts:
+        raise_alert(
+            wh,
+            source,
+            RUN_PARTIAL,
+            "warning",
+            f"{source} run {summary.run_id} succeeded without some of its parts: "
+            + "; ".join(summary.failed_parts),
+        )
+    else:
+        resolve_alerts(wh, source, RUN_PARTIAL)
 
 
 def _run_locked(
@@ -339,6 +376,11 @@ def _run_locked(
             error=exc,
         )
     counts = dict(outcome.counts)
+    message = outcome.message
+    if outcome.failed_parts:
+        counts["failed_parts"] = list(outcome.failed_parts)
+        partial = "partial: " + "; ".join(outcome.failed_parts)
+        message = f"{message}; {partial}" if message else partial
     status: Status = "dry_run" if request.dry_run else "success"
     return RunSummary(
         manifest.name,
@@ -347,8 +389,9 @@ def _run_locked(
         rows_processed=outcome.rows_processed,
         rows_rejected=outcome.rows_rejected,
         duration_ms=_ms_since(started),
-        message=scrub(outcome.message),
+        message=scrub(message),
         counts=counts,
+        failed_parts=list(outcome.failed_parts),
     )
 
 
