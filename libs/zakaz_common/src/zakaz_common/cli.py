@@ -127,9 +127,8 @@ def backfill(
     first, last = _date(since, "--since"), _date(to, "--to")
     if first is None or last is None:
         raise _fail("--since and --to are required")
-    if first > last:
-        raise _fail(f"--since {first} is after --to {last}")
     try:
+        RunRequest(since=first, to=last)  # the whole range within the bounds every run has
         manifest = get_manifest(source)
         wh, core = _ready()
     except ZakazError as exc:

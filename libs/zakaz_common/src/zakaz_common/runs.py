@@ -49,6 +49,16 @@ RUN_PARTIAL = "partial"
 #: `meta_job_runs` view (migration 0013) shows only the newest, so readers see one row per run.
 RUNS_LOG_TABLE = "meta_job_runs_log"
 
+#: The earliest day a run may ask for: no upstream of ours has data before it, so an earlier
+#: date is a typo (0025 for 2025) that would otherwise overflow date arithmetic.
+EARLIEST_DATE = date(2000, 1, 1)
+
+#: How far past today (Moscow) a window may reach: shows are sold up to a year ahead.
+MAX_DAYS_AHEAD = 366
+
+#: The longest window one run (or backfill) may span, about ten years; longer is a mistake.
+MAX_WINDOW_DAYS = 3660
+
 _RUN_COLUMNS = [
     "run_id",
     "job",
@@ -77,12 +87,34 @@ class RunRequest:
     def __post_init__(self) -> None:
         if self.days is not None and (self.since is not None or self.to is not None):
             raise ConfigError("give either --days or --since/--to, not both")
-        if self.days is not None and self.days < 1:
-            raise ConfigError("--days must be at least 1")
+        if self.days is not None and not 1 <= self.days <= MAX_WINDOW_DAYS:
+            raise ConfigError(
+                f"--days must be at least 1 and at most {MAX_WINDOW_DAYS}, not {self.days}"
+            )
         if self.to is not None and self.since is None:
             raise ConfigError("--to needs --since")
         if self.since is not None and self.to is not None and self.since > self.to:
             raise ConfigError(f"--since {self.since} is after --to {self.to}")
+        if self.since is not None:
+            self._check_dates(self.since, self.to)
+
+    @staticmethod
+    def _check_dates(since: date, to: date | None) -> None:
+        latest = today_msk() + timedelta(days=MAX_DAYS_AHEAD)
+        for flag, day in (("--since", since), ("--to", to)):
+            if day is not None and not EARLIEST_DATE <= day <= latest:
+                raise ConfigError(
+                    f"{flag} {day} is out of range: dates are from {EARLIEST_DATE} to {latest} "
+                    f"(today in Moscow + {MAX_DAYS_AHEAD} days)"
+                )
+        # Without --to the window ends today (or on --since when that is later).
+        end = to if to is not None else max(today_msk(), since)
+        span = (end - since).days + 1
+        if span > MAX_WINDOW_DAYS:
+            raise ConfigError(
+                f"the window {since}..{end} is {span} days; at most {MAX_WINDOW_DAYS} fit in one "
+                "run or backfill: split it"
+            )
 
     def window(self, end: date, default_days: int | None) -> tuple[date, date] | None:
         """The inclusive date window: explicit, else the last N days ending at `end`, else None."""
