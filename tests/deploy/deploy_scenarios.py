@@ -165,7 +165,8 @@ def backup_drill(workdir: Path, act_as: str) -> dict[str, Any]:
         "counts": [before, changed, restored],
         "safety": safety,
         "drill": drill,
-        "drill_runs": _count(wh, f"{bk.RESTORE_DRILL_DATABASE}.meta_job_runs"),
+        # The restored storage: the drill database's views run as etl_writer, who may not read it.
+        "drill_runs": _count(wh, f"{bk.RESTORE_DRILL_DATABASE}.meta_job_runs_log FINAL"),
         "drill_tables": drill_tables,
         "live_tables": sorted(r[0] for r in wh.rows("SHOW TABLES FROM zakaz")),
         "romi_ddl": wh.scalar(
