@@ -51,9 +51,7 @@ class BodyLimit:
         await self.app(scope, _replay(buffered, receive), send)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await _refuse(
-            413, f"the request body is over {self.max_bytes} bytes", scope, receive, send
-        )
+        await _refuse(413, f"the request body is over {self.max_bytes} bytes", scope, receive, send)
 
 
 def _content_length(scope: Scope) -> int | None:
