@@ -50,7 +50,7 @@ RUN_PARTIAL = "partial"
 RUNS_LOG_TABLE = "meta_job_runs_log"
 
 #: The earliest day a run may ask for: no upstream of ours has data before it, so an earlier
-#: date is a typo (0025 for 2025) that would otherwise overflow date arithmetic.
+#: date is a typo (0025 for 2025); bounded dates also keep window arithmetic from overflowing.
 EARLIEST_DATE = date(2000, 1, 1)
 
 #: How far past today (Moscow) a window may reach: shows are sold up to a year ahead.
