@@ -21,13 +21,20 @@ VIEWS = (
 )
 
 #: Tables behind the views that datalens_reader must not read directly.
-HIDDEN = ("fact_qtickets_sales_daily", "fact_vk_ads_daily", "dim_city", "meta_job_runs", "rejects")
+HIDDEN = (
+    "fact_qtickets_sales_daily",
+    "fact_vk_ads_daily",
+    "dim_city",
+    "meta_job_runs",
+    "meta_job_runs_log",
+    "rejects",
+)
 
 
 def _run_row(wh: Any, run_id: str) -> None:
     now = int(time.time())
     wh.insert(
-        "meta_job_runs",
+        "meta_job_runs_log",
         [
             (
                 run_id,
@@ -158,7 +165,8 @@ def backup_drill(workdir: Path, act_as: str) -> dict[str, Any]:
         "counts": [before, changed, restored],
         "safety": safety,
         "drill": drill,
-        "drill_runs": _count(wh, f"{bk.RESTORE_DRILL_DATABASE}.meta_job_runs"),
+        # The restored storage: the drill database's views run as etl_writer, who may not read it.
+        "drill_runs": _count(wh, f"{bk.RESTORE_DRILL_DATABASE}.meta_job_runs_log FINAL"),
         "drill_tables": drill_tables,
         "live_tables": sorted(r[0] for r in wh.rows("SHOW TABLES FROM zakaz")),
         "romi_ddl": wh.scalar(

@@ -79,10 +79,7 @@ def test_run_prints_a_json_summary_and_exits_0(
     assert summary["status"] == "success"
     assert summary["rows_processed"] == 1
     assert summary["revenue"] == "300.30"
-    assert (
-        _wh(database).scalar("SELECT count() FROM meta_job_runs FINAL WHERE status = 'success'")
-        == 1
-    )
+    assert _wh(database).scalar("SELECT count() FROM meta_job_runs WHERE status = 'success'") == 1
 
 
 def test_a_failed_run_exits_1_with_the_error_in_the_summary(
@@ -135,7 +132,7 @@ def test_backfill_runs_in_chunks_and_resumes(
     assert '"skipped": 3' in second.output
     wh = _wh(database)
     assert wh.scalar("SELECT count() FROM v_sales_latest") == 5
-    assert wh.scalar("SELECT count() FROM meta_job_runs FINAL WHERE job = 'sample'") == 3
+    assert wh.scalar("SELECT count() FROM meta_job_runs WHERE job = 'sample'") == 3
 
 
 def test_status_lists_every_contract_source(

@@ -95,11 +95,11 @@ def test_an_outcome_that_cannot_be_recorded_still_frees_the_source_and_the_next_
     thread, first = in_thread(sample, wh, core)
     wait_for(started.exists, "the run is loading")
     # The run log becomes unwritable, as with a full disk, while the run loads.
-    wh.command("RENAME TABLE meta_job_runs TO meta_job_runs_away")
+    wh.command("RENAME TABLE meta_job_runs_log TO meta_job_runs_away")
     try:
         thread.join(30)
     finally:
-        wh.command("RENAME TABLE meta_job_runs_away TO meta_job_runs")
+        wh.command("RENAME TABLE meta_job_runs_away TO meta_job_runs_log")
 
     failed = first["run"]
     assert failed.status == "error"

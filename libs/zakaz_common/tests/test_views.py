@@ -526,7 +526,7 @@ def test_a_run_row_rewritten_through_its_statuses_is_one_run(wh: Warehouse) -> N
             metrics={"duration_ms": 1000},
         )
 
-    rows = wh.dicts("SELECT status, metrics FROM meta_job_runs FINAL WHERE run_id = 'r1'")
+    rows = wh.dicts("SELECT status, metrics FROM meta_job_runs WHERE run_id = 'r1'")
 
     assert [r["status"] for r in rows] == ["success"]
     assert json.loads(rows[0]["metrics"])["duration_ms"] == 1000

@@ -252,7 +252,7 @@ def test_a_revoked_refresh_token_fails_the_run_with_the_fix_and_an_alert(
     [alert] = open_alerts(wh, "gmail")
     assert alert.kind == "run_failed" and alert.severity == "error"
     assert "zakaz gmail-auth" in alert.message and "In production" in alert.message
-    run = wh.dicts("SELECT status, message FROM meta_job_runs FINAL WHERE job = 'gmail'")
+    run = wh.dicts("SELECT status, message FROM meta_job_runs WHERE job = 'gmail'")
     assert [r["status"] for r in run] == ["error"] and "zakaz gmail-auth" in run[0]["message"]
     assert wh.scalar("SELECT count() FROM gmail_loaded_messages") == 0
     assert gmail_env.token_file()["refresh_token"] == token_before["refresh_token"]
@@ -263,7 +263,7 @@ def test_run_metrics_are_recorded(gmail_env: GmailSandbox, wh: Warehouse) -> Non
 
     metrics = json.loads(
         wh.scalar(
-            "SELECT metrics FROM meta_job_runs FINAL WHERE run_id = {r:String}",
+            "SELECT metrics FROM meta_job_runs WHERE run_id = {r:String}",
             {"r": summary.run_id},
         )
     )

@@ -45,7 +45,7 @@ def fact_counts(wh: Warehouse) -> dict[str, int]:
         t
         for (t,) in wh.rows(
             "SELECT name FROM system.tables WHERE database = {db:String} AND engine != 'View' "
-            "AND name NOT IN ('meta_job_runs', 'schema_migrations', 'dim_city')",
+            "AND name NOT IN ('meta_job_runs_log', 'schema_migrations', 'dim_city')",
             {"db": wh.database},
         )
     ]
@@ -200,6 +200,11 @@ def test_no_pii_in_any_table_or_log(
     pii = qt_env.pii()
     assert len(pii) > 300
 
+    # Seat maps without select have no counters, so every one fails and so does the run; the
+    # orders it staged, with every field the server sent, are searched below.
+    ignoring = run(wh)
+    assert ignoring.status == "error" and "all 9 seat maps" in ignoring.message
+    qt_env.control("config", {"ignore_select": False})
     assert run(wh).status == "success"
     qt_env.control(f"orders/{refund['id']}/refund")
     qt_env.control("faults", {"status": 500, "count": 20, "path": "/shows/152881/seats"})

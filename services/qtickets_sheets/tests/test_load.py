@@ -114,7 +114,7 @@ def test_a_rerun_of_an_unchanged_sheet_writes_no_fact_rows(
     assert _snapshot(wh) == before
     metrics = json.loads(
         wh.scalar(
-            "SELECT metrics FROM meta_job_runs FINAL WHERE run_id = {r:String}", {"r": again.run_id}
+            "SELECT metrics FROM meta_job_runs WHERE run_id = {r:String}", {"r": again.run_id}
         )
     )
     assert metrics["fact_rows_written"] == 0
@@ -181,7 +181,7 @@ def test_a_missing_header_fails_the_run_and_changes_nothing(
     assert "no 'revenue' column (header 'revenue' or 'выручка')" in summary.message
     assert _snapshot(wh) == before
     run = wh.dicts(
-        "SELECT status, message FROM meta_job_runs FINAL WHERE run_id = {r:String}",
+        "SELECT status, message FROM meta_job_runs WHERE run_id = {r:String}",
         {"r": summary.run_id},
     )
     assert run[0]["status"] == "error" and "'revenue'" in run[0]["message"]

@@ -57,4 +57,4 @@ def test_the_demo_loads_every_source_and_a_second_run_gives_the_same_numbers(
     for title in ("Продажи по городам и шоу", "Реклама по площадкам", "ROMI по шоу"):
         assert title in text
     assert "vk" in text and "direct" in text
-    assert wh.scalar("SELECT count() FROM meta_job_runs FINAL WHERE trigger = 'demo'") == 10
+    assert wh.scalar("SELECT count() FROM meta_job_runs WHERE trigger = 'demo'") == 10

@@ -143,7 +143,7 @@ def check_freshness(
     now = now if now is not None else time.time()
     last = dict(
         wh.rows(
-            "SELECT job, toUnixTimestamp(max(finished_at)) FROM meta_job_runs FINAL "
+            "SELECT job, toUnixTimestamp(max(finished_at)) FROM meta_job_runs "
             "WHERE status = 'success' GROUP BY job"
         )
     )
@@ -187,7 +187,7 @@ def check_held_back(wh: Warehouse) -> list[CheckResult]:
     fixed upstream and a run reads them.
     """
     rows = wh.rows(
-        "SELECT job, argMax(metrics, _ver) FROM meta_job_runs FINAL "
+        "SELECT job, argMax(metrics, _ver) FROM meta_job_runs "
         "WHERE status = 'success' GROUP BY job ORDER BY job"
     )
     held = []

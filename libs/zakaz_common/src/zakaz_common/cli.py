@@ -138,6 +138,7 @@ def backfill(
     resume = f"zakaz backfill {source} --since {first} --to {last}"
     with handling_signals() as signals:
         try:
+            RunRequest(since=first, to=last)  # the whole range within the bounds every run has
             manifest = get_manifest(source)
             wh, core = _ready()
             windows = chunks(first, last, manifest.backfill_chunk_days)
@@ -207,7 +208,7 @@ def _resume_hint(command: str) -> str:
 
 def _succeeded_windows(wh: Warehouse, source: str) -> set[tuple[date, date]]:
     rows = wh.rows(
-        "SELECT params FROM meta_job_runs FINAL WHERE job = {job:String} AND status = 'success'",
+        "SELECT params FROM meta_job_runs WHERE job = {job:String} AND status = 'success'",
         {"job": source},
     )
     found = set()

@@ -1,7 +1,10 @@
 """Keeping secrets and PII out of logs, errors, metrics and tables.
 
 `scrub` removes what looks like an e-mail, a phone number, a card number, a bearer token or a
-password in a URL from free text; `RedactingFilter` applies it to every log record.
+password in a URL from free text; `RedactingFilter` applies it to every log record. A run of
+digits is a card number only when it has a card's length (13–19 digits, maybe in groups of four)
+and passes the Luhn check, so Unix times, ad ids and order numbers stay readable; a masked card
+(`220220******6407`) is always one.
 """
 
 from __future__ import annotations
@@ -9,8 +12,39 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from collections.abc import Callable
 
-_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+#: Digits in a card number (ISO/IEC 7812): shorter or longer runs are ids, times or amounts.
+CARD_DIGITS = range(13, 20)
+
+#: Candidates for a full card number: a run of 13–19 digits, or groups of four (the last ones
+#: shorter) or 4-6-5 separated by one space or dash, not inside a longer word or number.
+_CARD = re.compile(
+    r"(?<![0-9A-Za-z_*])"
+    r"(?:\d{13,19}|\d{4}([ -])\d{4}\1\d{4}\1\d{1,4}(?:\1\d{1,3})?|\d{4}([ -])\d{6}\2\d{5})"
+    r"(?![0-9A-Za-z_*])"
+)
+
+
+def luhn_valid(digits: str) -> bool:
+    """Whether a string of digits passes the Luhn checksum that every card number carries."""
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = int(char)
+        if position % 2:
+            value = value * 2 - 9 if value > 4 else value * 2
+        total += value
+    return total % 10 == 0
+
+
+def _card(match: re.Match[str]) -> str:
+    digits = re.sub(r"[ -]", "", match.group(0))
+    if len(digits) in CARD_DIGITS and luhn_valid(digits):
+        return "<card>"
+    return match.group(0)
+
+
+_PATTERNS: tuple[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]], ...] = (
     # user:password@host in URLs and DSNs
     (re.compile(r"(?P<pre>[a-z][a-z0-9+.-]*://[^\s:/@]+:)[^\s@/]+(?=@)", re.I), r"\g<pre>***"),
     (re.compile(r"(?i)\b(bearer|oauth)\s+[A-Za-z0-9._~+/=-]{8,}"), r"\1 ***"),
@@ -22,8 +56,9 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
         r"\1\2***",
     ),
     (re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"), "<email>"),
-    # masked or full card numbers: 220220******6407, 4276 0000 0000 1234
-    (re.compile(r"\b\d{4,6}[\d*]{2,8}\d{4}\b"), "<card>"),
+    # masked card numbers (220220******6407, 4276 **** **** 1234): nothing left to check
+    (re.compile(r"\b\d{4,6}(?:[ -]?\*){2,9}[ -]?\d{4}\b"), "<card>"),
+    (_CARD, _card),
     (
         re.compile(r"(?<![\w.])\+?[78][\s(-]*\d{3}[\s)-]*\d{3}[\s-]*\d{2}[\s-]*\d{2}(?!\d)"),
         "<phone>",

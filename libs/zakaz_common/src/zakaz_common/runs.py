@@ -4,10 +4,15 @@
 closes the source's runs left `running` by a dead process (with the lock taken, no other run of
 the source can be alive), records the run as `running` with its holder (host, pid), calls the
 source's load with a `RunContext`, and records `success`, `dry_run` or `error` with `metrics`
-(a JSON string with at least `duration_ms`). A failed run raises an alert; a successful one
-resolves the source's failure alert. A run that lost its lock, or whose command was told to
-stop (`zakaz_common.interrupts`), ends `error`; if its outcome cannot be recorded (disk full)
-the lock is let go all the same and the next run of the source closes the row.
+(a JSON string with at least `duration_ms`, and `duration` in seconds). A failed run raises an
+alert; a successful one resolves the source's failure alert. A run that lost its lock, or whose
+command was told to stop (`zakaz_common.interrupts`), ends `error`; if its outcome cannot be
+recorded (disk full) the lock is let go all the same and the next run of the source closes the
+row. A load that succeeded without some of its parts (`LoadOutcome.failed_parts`, see
+`zakaz_common.parts`) raises a `partial` warning naming them, resolved by the next run that has
+them all; a load whose parts all failed raises, so the run is an `error`. Keys of rejected rows
+are held back by the run's publishes (`zakaz_common.load.HeldKeys`) and raise a `held_back`
+warning.
 """
 
 from __future__ import annotations
@@ -62,6 +67,24 @@ HELD_DATES_SHOWN = 20
 #: The message of a run closed because the process running it died without recording it.
 ABANDONED_MESSAGE = "abandoned: the process running it stopped"
 
+#: Alert kind raised when a run succeeds without some of its parts (a show's seat map…) and
+#: resolved by the next successful run that has them all.
+RUN_PARTIAL = "partial"
+
+#: Where run rows are written: each status change adds a version of the run's row, and the
+#: `meta_job_runs` view (migration 0013) shows only the newest, so readers see one row per run.
+RUNS_LOG_TABLE = "meta_job_runs_log"
+
+#: The earliest day a run may ask for: no upstream of ours has data before it, so an earlier
+#: date is a typo (0025 for 2025); bounded dates also keep window arithmetic from overflowing.
+EARLIEST_DATE = date(2000, 1, 1)
+
+#: How far past today (Moscow) a window may reach: shows are sold up to a year ahead.
+MAX_DAYS_AHEAD = 366
+
+#: The longest window one run (or backfill) may span, about ten years; longer is a mistake.
+MAX_WINDOW_DAYS = 3660
+
 _RUN_COLUMNS = [
     "run_id",
     "job",
@@ -90,12 +113,34 @@ class RunRequest:
     def __post_init__(self) -> None:
         if self.days is not None and (self.since is not None or self.to is not None):
             raise ConfigError("give either --days or --since/--to, not both")
-        if self.days is not None and self.days < 1:
-            raise ConfigError("--days must be at least 1")
+        if self.days is not None and not 1 <= self.days <= MAX_WINDOW_DAYS:
+            raise ConfigError(
+                f"--days must be at least 1 and at most {MAX_WINDOW_DAYS}, not {self.days}"
+            )
         if self.to is not None and self.since is None:
             raise ConfigError("--to needs --since")
         if self.since is not None and self.to is not None and self.since > self.to:
             raise ConfigError(f"--since {self.since} is after --to {self.to}")
+        if self.since is not None:
+            self._check_dates(self.since, self.to)
+
+    @staticmethod
+    def _check_dates(since: date, to: date | None) -> None:
+        latest = today_msk() + timedelta(days=MAX_DAYS_AHEAD)
+        for flag, day in (("--since", since), ("--to", to)):
+            if day is not None and not EARLIEST_DATE <= day <= latest:
+                raise ConfigError(
+                    f"{flag} {day} is out of range: dates are from {EARLIEST_DATE} to {latest} "
+                    f"(today in Moscow + {MAX_DAYS_AHEAD} days)"
+                )
+        # Without --to the window ends today (or on --since when that is later).
+        end = to if to is not None else max(today_msk(), since)
+        span = (end - since).days + 1
+        if span > MAX_WINDOW_DAYS:
+            raise ConfigError(
+                f"the window {since}..{end} is {span} days; at most {MAX_WINDOW_DAYS} fit in one "
+                "run or backfill: split it"
+            )
 
     def window(self, end: date, default_days: int | None) -> tuple[date, date] | None:
         """The inclusive date window: explicit, else the last N days ending at `end`, else None."""
@@ -136,6 +181,9 @@ class LoadOutcome:
     #: The source's own counts (rows per entity, upserts, retractions, API units…).
     counts: dict[str, Any] = field(default_factory=dict)
     message: str = ""
+    #: What failed while the rest loaded, one line per kind of part (`PartTally.settle`): the
+    #: run is a success with a `partial` warning alert naming them.
+    failed_parts: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -224,6 +272,8 @@ class RunSummary:
     duration_ms: int = 0
     message: str = ""
     counts: dict[str, Any] = field(default_factory=dict)
+    #: Parts that failed in a run that succeeded otherwise (`LoadOutcome.failed_parts`).
+    failed_parts: list[str] = field(default_factory=list)
     #: The exception of a failed run (not serialised); lets the RQ job decide on retries.
     error: BaseException | None = None
 
@@ -267,7 +317,7 @@ def record_run(
     params: Mapping[str, Any] | None = None,
     trigger: str = "cli",
 ) -> None:
-    """Write (or rewrite) a run's row in `meta_job_runs`."""
+    """Write (or rewrite) a run's row: a new version in the log behind `meta_job_runs`."""
     row = (
         run_id,
         job,
@@ -282,14 +332,14 @@ def record_run(
         trigger,
         time.time_ns(),
     )
-    wh.insert("meta_job_runs", [row], _RUN_COLUMNS)
+    wh.insert(RUNS_LOG_TABLE, [row], _RUN_COLUMNS)
 
 
 def get_run(wh: Warehouse, run_id: str) -> dict[str, Any] | None:
     """One run's live row, or None."""
     found = wh.dicts(
         "SELECT run_id, job AS source, status, started_at, finished_at, rows_processed, "
-        "rows_rejected, message, metrics, params, trigger FROM meta_job_runs FINAL "
+        "rows_rejected, message, metrics, params, trigger FROM meta_job_runs "
         "WHERE run_id = {run_id:String} LIMIT 1",
         {"run_id": run_id},
     )
@@ -300,7 +350,7 @@ def latest_runs(wh: Warehouse, job: str | None = None, limit: int = 20) -> list[
     """The latest runs, newest first (optionally of one source)."""
     return wh.dicts(
         "SELECT run_id, job AS source, status, started_at, finished_at, rows_processed, "
-        "rows_rejected, message, metrics FROM meta_job_runs FINAL "
+        "rows_rejected, message, metrics FROM meta_job_runs "
         "WHERE ({job:String} = '' OR job = {job:String}) "
         "ORDER BY started_at DESC, _ver DESC LIMIT {limit:UInt32}",
         {"job": job or "", "limit": limit},
@@ -313,7 +363,7 @@ def open_runs(
     """Runs (optionally of one source) whose live row has one of `statuses`, oldest first."""
     return wh.dicts(
         "SELECT run_id, job AS source, status, started_at, rows_processed, rows_rejected, "
-        "message, metrics, params, trigger FROM meta_job_runs FINAL "
+        "message, metrics, params, trigger FROM meta_job_runs "
         "WHERE status IN {statuses:Array(String)} "
         "AND ({job:String} = '' OR job = {job:String}) ORDER BY started_at",
         {"statuses": list(statuses), "job": source or ""},
@@ -414,6 +464,7 @@ def execute(
             elif summary.status == "success":
                 resolve_alerts(wh, manifest.name, RUN_FAILED)
             if summary.status == "success":
+                _alert_partial(wh, manifest.name, summary)
                 _held_alert(wh, manifest.name, summary)
         except ZakazError as exc:
             log.error("the alert of run %s could not be stored: %s", run_id, exc)
@@ -453,7 +504,11 @@ def _record_outcome(
             rows_processed=summary.rows_processed,
             rows_rejected=summary.rows_rejected,
             message=summary.message,
-            metrics={"duration_ms": summary.duration_ms, **summary.counts},
+            metrics={
+                "duration_ms": summary.duration_ms,
+                "duration": summary.duration_ms / 1000,
+                **summary.counts,
+            },
             params=params,
             trigger=trigger,
         )
@@ -481,6 +536,21 @@ def _held_alert(wh: Warehouse, source: str, summary: RunSummary) -> None:
         )
     else:
         resolve_alerts(wh, source, HELD_BACK)
+
+
+def _alert_partial(wh: Warehouse, source: str, summary: RunSummary) -> None:
+    """Warn about the parts a successful run went without, or resolve the warning."""
+    if summary.failed_parts:
+        raise_alert(
+            wh,
+            source,
+            RUN_PARTIAL,
+            "warning",
+            f"{source} run {summary.run_id} succeeded without some of its parts: "
+            + "; ".join(summary.failed_parts),
+        )
+    else:
+        resolve_alerts(wh, source, RUN_PARTIAL)
 
 
 def _run_locked(
@@ -523,6 +593,10 @@ def _run_locked(
         )
     counts = dict(outcome.counts)
     message = outcome.message
+    if outcome.failed_parts:
+        counts["failed_parts"] = list(outcome.failed_parts)
+        partial = "partial: " + "; ".join(outcome.failed_parts)
+        message = f"{message}; {partial}" if message else partial
     if ctx.held_back or ctx.withheld:
         counts["held_back"] = ctx.held_back
         counts["held_back_dates"] = sorted(ctx.held_dates)[:HELD_DATES_SHOWN]
@@ -540,6 +614,7 @@ def _run_locked(
         duration_ms=_ms_since(started),
         message=scrub(message),
         counts=counts,
+        failed_parts=list(outcome.failed_parts),
     )
 
 

@@ -3,7 +3,8 @@
 `POST /runs` queues a run on the source's RQ queue (bearer token `ZAKAZ_API_TOKEN`);
 `GET /runs/{run_id}` and `GET /runs` read `meta_job_runs`; `GET /healthz` checks the
 warehouse, Redis and the queue's worker; `GET /metrics` is computed on scrape. OpenAPI docs
-are at `/docs`. Settings and connections are made on first use, never at import.
+are at `/docs`. Settings and connections are made on first use, never at import. Request
+bodies over 64 KB are refused with 413 before anything parses them (`api.limits`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from fastapi import FastAPI
 
 from zakaz_common.api import health, metrics, runs
 from zakaz_common.api.deps import Runtime
+from zakaz_common.api.limits import BodyLimit
 from zakaz_common.clickhouse import Warehouse
 from zakaz_common.manifest import SourceManifest
 
@@ -34,4 +36,5 @@ def create_app(
     app.include_router(runs.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    app.add_middleware(BodyLimit)
     return app

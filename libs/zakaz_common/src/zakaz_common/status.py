@@ -41,7 +41,7 @@ def source_statuses(
         for r in wh.dicts(
             "SELECT job, argMax(status, tuple(started_at, _ver)) AS last_status, "
             "max(started_at) AS last_started, argMax(rows_processed, tuple(started_at, _ver)) AS rows "
-            "FROM meta_job_runs FINAL GROUP BY job"
+            "FROM meta_job_runs GROUP BY job"
         )
     }
     client = redis_client(redis_url, timeout=0.5)

@@ -33,7 +33,7 @@ VERDICT_STATUSES = ("success", "error")
 _RECENT_SQL = """
 SELECT run_id, job, status, toUnixTimestamp(started_at) AS started,
        toUnixTimestamp(finished_at) AS finished, rows_processed, rows_rejected, message, metrics
-FROM meta_job_runs FINAL
+FROM meta_job_runs
 WHERE {verdict_only:UInt8} = 0 OR status IN ('success', 'error')
 ORDER BY started_at DESC, _ver DESC
 LIMIT {per_source:UInt32} BY job
@@ -45,7 +45,7 @@ SELECT job,
        argMaxIf(rows_processed, tuple(started_at, _ver), status = 'success') AS last_success_rows,
        sumIf(rows_processed, status = 'success') AS rows_loaded,
        sumIf(rows_rejected, status IN ('success', 'error')) AS rows_rejected
-FROM meta_job_runs FINAL
+FROM meta_job_runs
 GROUP BY job
 """
 

@@ -4,7 +4,8 @@ Everything is read from the API before anything is written, so an upstream failu
 nothing in the warehouse. Then each fact is staged and published with the scope this load speaks
 for: all of this source's events; its sales (and sales by UTM) inside the window, so a refund or a
 cancellation upstream retracts the key; its inventory except events whose seats failed to load,
-which keep their previous numbers.
+which keep their previous numbers. Some seat maps failing is a success with a `partial` warning
+naming the shows; every seat map failing fails the run (nothing written), as an outage would.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from zakaz_common.errors import AuthError, BadInput, ConfigError, UpstreamError
 from zakaz_common.facts import EVENTS, INVENTORY, SALES
 from zakaz_common.load import Reject, Scope
 from zakaz_common.pagemarks import PageHistory, last_marks
+from zakaz_common.parts import PartTally
 from zakaz_common.runs import LoadOutcome, RunContext
 from zakaz_common.timeutil import MSK
 
@@ -52,6 +54,7 @@ class Harvest:
     #: Events whose inventory is kept as it was because a show's seats failed to load.
     kept_events: list[str] = field(default_factory=list)
     failed_shows: list[str] = field(default_factory=list)
+    seat_maps: PartTally = field(default_factory=lambda: PartTally("seat maps of shows"))
     counts: Counter[str] = field(default_factory=Counter)
 
 
@@ -90,6 +93,8 @@ def load(ctx: RunContext) -> LoadOutcome:
             stream.close()
         _read_inventory(client, harvest, datetime.fromtimestamp(ctx.loaded_at, MSK))
         harvest.counts.update({f"http_{k}": v for k, v in client.stats.items()})
+    # Before anything is published: with no seat map read, the inventory would silently go stale.
+    failed_parts = harvest.seat_maps.settle()
     harvest.rejects.extend(stream.rejects)
     event_rows = [event_row(e) for e in harvest.events.values()]
     counts = _counts(harvest, stream)
@@ -97,6 +102,7 @@ def load(ctx: RunContext) -> LoadOutcome:
         rows_processed=len(event_rows) + counts["sales_rows"] + len(harvest.inventory),
         rows_rejected=len(harvest.rejects),
         counts=counts,
+        failed_parts=failed_parts,
     )
     if dry:
         outcome.message = "dry run, nothing written: " + _summary(counts, harvest)
@@ -149,6 +155,7 @@ def _read_inventory(client: QticketsClient, harvest: Harvest, observed_at: datet
             except (UpstreamError, BadInput) as exc:
                 # One show's seat map failing must not fail the run nor zero the event.
                 harvest.failed_shows.append(show_id)
+                harvest.seat_maps.failure(show_id, exc)
                 failed = True
                 log.warning(
                     "seats of show %s failed, event %s keeps its previous inventory: %s",
@@ -158,6 +165,7 @@ def _read_inventory(client: QticketsClient, harvest: Harvest, observed_at: datet
                 )
                 continue
             harvest.counts["shows_with_inventory"] += 1
+            harvest.seat_maps.loaded()
             total, left = total + show_total, left + show_left
         if failed:
             harvest.kept_events.append(event.event_id)

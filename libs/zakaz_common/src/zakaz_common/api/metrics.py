@@ -50,12 +50,12 @@ class SourceCollector:
             r["status"]: r
             for r in wh.dicts(
                 "SELECT status, count() AS runs, max(toUnixTimestamp(finished_at)) AS last "
-                "FROM meta_job_runs FINAL WHERE job = {job:String} GROUP BY status",
+                "FROM meta_job_runs WHERE job = {job:String} GROUP BY status",
                 {"job": self.source},
             )
         }
         last_ms = wh.scalar(
-            "SELECT JSONExtractFloat(metrics, 'duration_ms') FROM meta_job_runs FINAL "
+            "SELECT JSONExtractFloat(metrics, 'duration_ms') FROM meta_job_runs "
             "WHERE job = {job:String} AND status IN {final:Array(String)} "
             "ORDER BY finished_at DESC, _ver DESC LIMIT 1",
             {"job": self.source, "final": sorted(FINAL_STATUSES)},
