@@ -97,6 +97,9 @@ def safe_value(value: Any) -> Any:
     if isinstance(value, str):
         if _PLAIN.fullmatch(value):
             return value
+        if value.isascii() and value.isdigit():
+            # Ten digits or more may be a phone without its +7 or a card: never kept from orders.
+            return "<number>"
         return scrub(value[:_TEXT_MAX])
     return _kind(value)
 
