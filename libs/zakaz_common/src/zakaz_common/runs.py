@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from zakaz_common.alerts import raise_alert, resolve_alerts
 from zakaz_common.clickhouse import Warehouse
+from zakaz_common.deadline import Deadline
 from zakaz_common.errors import ConfigError, LoadError, LockBusy, ZakazError
 from zakaz_common.load import FactSpec, PublishResult, Reject, Scope, publish, record_rejects, stage
 from zakaz_common.locks import source_lock
@@ -126,6 +127,8 @@ class RunContext:
     loaded_at: int
     today: date
     log: logging.Logger
+    #: The run's time budget, started when the run began; the source's clients respect it.
+    deadline: Deadline = field(default_factory=Deadline.unbounded)
 
     @property
     def source(self) -> str:
@@ -323,6 +326,7 @@ def _run_locked(
         loaded_at=int(started),
         today=today_msk(),
         log=logging.getLogger(f"zakaz.{manifest.name}"),
+        deadline=Deadline.for_run(manifest),
     )
     try:
         outcome = manifest.load_function()(ctx)

@@ -21,9 +21,9 @@ import pytest
 import redis
 
 from zakaz_common.clickhouse import Warehouse, open_warehouse
-from zakaz_common.localserver import free_port, serving
+from zakaz_common.localserver import free_port, serving, silent_server
 
-__all__ = ["RedisServer", "free_port", "serving"]
+__all__ = ["RedisServer", "free_port", "serving", "silent_server"]
 from zakaz_common.migrate import migrate
 from zakaz_common.settings import CoreSettings, WarehouseSettings
 
