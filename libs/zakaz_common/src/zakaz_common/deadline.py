@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
 import httpx
+from tenacity import RetryCallState
+from tenacity.stop import stop_base
 
 from zakaz_common.errors import ZakazError
 
 if TYPE_CHECKING:
-    from tenacity import RetryCallState
-
     from zakaz_common.manifest import SourceManifest
 
 log = logging.getLogger(__name__)
@@ -117,15 +117,27 @@ class Deadline:
         left = self.timeout(max(connect, read), what)
         return httpx.Timeout(min(read, left), connect=min(connect, left))
 
-    def stop(self, state: RetryCallState) -> bool:
-        """A tenacity stop: no attempt may start after the deadline, so stop when the wait
-        before the next one would reach it."""
-        return self.remaining() <= state.upcoming_sleep
+    @property
+    def stop(self) -> StopAtDeadline:
+        """A tenacity stop (combine it: `stop_after_attempt(n) | deadline.stop`)."""
+        return StopAtDeadline(self)
 
     def give_up(self, what: str) -> GiveUp:
         """A tenacity `retry_error_callback`: when the deadline stopped the retries, raise
         `DeadlineExceeded` (from the last failure); else re-raise the last failure."""
         return GiveUp(self, what)
+
+
+class StopAtDeadline(stop_base):
+    """No attempt may start after the deadline: stop when the wait before the next one
+    would reach it."""
+
+    def __init__(self, deadline: Deadline) -> None:
+        self.deadline = deadline
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        """Whether to stop retrying now."""
+        return self.deadline.remaining() <= retry_state.upcoming_sleep
 
 
 @dataclass(frozen=True)
