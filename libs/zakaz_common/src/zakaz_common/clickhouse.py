@@ -11,6 +11,7 @@ import atexit
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -42,6 +43,21 @@ _OWNER_FILE = "owner.json"
 #: fcntl command to resize a pipe's buffer (Linux).
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 _lock = threading.RLock()
+
+#: The logger clickhouse-connect warns on before raising a failed request; zakaz reports the
+#: error it raises (translated, one line), so the warning is only a second, vaguer line.
+_DRIVER_LOGGER = "clickhouse_connect.driver._backend.http_sync"
+
+
+class _DropDriverWarning(logging.Filter):
+    """Drops clickhouse-connect's "Unexpected Http Driver Exception" warning."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Whether to keep the record."""
+        return record.getMessage() != "Unexpected Http Driver Exception"
+
+
+logging.getLogger(_DRIVER_LOGGER).addFilter(_DropDriverWarning())
 _clients: dict[tuple[str, str], Client] = {}
 
 

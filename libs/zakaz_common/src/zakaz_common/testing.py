@@ -4,6 +4,8 @@
   process; each test gets its own database, so tests never see each other's rows).
 - `redis_url`: a real `redis-server` on loopback, flushed per test. A missing `redis-server`
   fails the session with what to install: tests never skip for a missing server.
+- `silent_server` (re-exported from `localserver`) and `warehouse_snapshot`, for tests of
+  upstreams that hang: what the views show must not change when such a run fails.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -23,7 +26,7 @@ import redis
 from zakaz_common.clickhouse import Warehouse, open_warehouse
 from zakaz_common.localserver import free_port, serving, silent_server
 
-__all__ = ["RedisServer", "free_port", "serving", "silent_server"]
+__all__ = ["RedisServer", "free_port", "serving", "silent_server", "warehouse_snapshot"]
 from zakaz_common.migrate import migrate
 from zakaz_common.settings import CoreSettings, WarehouseSettings
 
@@ -136,3 +139,16 @@ def redis_url(redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> str
     redis.Redis.from_url(redis_server.url).flushall()
     monkeypatch.setenv("REDIS_URL", redis_server.url)
     return redis_server.url
+
+
+def warehouse_snapshot(wh: Warehouse) -> dict[str, list[tuple[Any, ...]]]:
+    """Every BI view's rows and every fact's physical rows, sorted: what readers see and what
+    is stored, to compare before and after a run that must change nothing."""
+    names = wh.rows(
+        "SELECT name FROM system.tables WHERE database = {db:String} "
+        "AND (name LIKE 'v\\_%' OR name LIKE 'fact\\_%' OR name LIKE 'dim\\_%') ORDER BY name",
+        {"db": wh.database},
+    )
+    return {
+        name: sorted(wh.rows(f"SELECT * FROM `{name}`"), key=repr) for (name,) in names
+    }
