@@ -110,7 +110,8 @@ class Deadline:
     def timeout(self, limit: float, what: str) -> float:
         """`limit` seconds, or the time left when that is less; raises when none is left."""
         self.check(what)
-        return max(MIN_REQUEST_SECONDS, min(limit, self.remaining()))
+        # Whole hundredths, rounded down: the timeout shows in error messages.
+        return max(MIN_REQUEST_SECONDS, math.floor(min(limit, self.remaining()) * 100) / 100)
 
     def http_timeout(self, *, connect: float, read: float, what: str) -> httpx.Timeout:
         """An httpx timeout for one request: connect and read, neither beyond the time left."""

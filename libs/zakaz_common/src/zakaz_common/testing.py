@@ -26,8 +26,16 @@ import redis
 from zakaz_common.clickhouse import Warehouse, open_warehouse
 from zakaz_common.localserver import free_port, serving, silent_server
 
-__all__ = ["RedisServer", "free_port", "serving", "silent_server", "warehouse_snapshot"]
+__all__ = [
+    "RedisServer",
+    "assert_stopped_at_deadline",
+    "free_port",
+    "serving",
+    "silent_server",
+    "warehouse_snapshot",
+]
 from zakaz_common.migrate import migrate
+from zakaz_common.runs import RunSummary, get_run
 from zakaz_common.settings import CoreSettings, WarehouseSettings
 
 
@@ -141,14 +149,45 @@ def redis_url(redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> str
     return redis_server.url
 
 
+#: Views that report on runs rather than data: a failed run rightly changes them.
+RUN_VIEWS = frozenset({"v_data_freshness"})
+
+
 def warehouse_snapshot(wh: Warehouse) -> dict[str, list[tuple[Any, ...]]]:
-    """Every BI view's rows and every fact's physical rows, sorted: what readers see and what
-    is stored, to compare before and after a run that must change nothing."""
+    """Every BI view's rows (but `RUN_VIEWS`) and every fact's and dimension's stored rows,
+    sorted: what readers see and what is stored, to compare around a run that must change
+    nothing."""
     names = wh.rows(
         "SELECT name FROM system.tables WHERE database = {db:String} "
         "AND (name LIKE 'v\\_%' OR name LIKE 'fact\\_%' OR name LIKE 'dim\\_%') ORDER BY name",
         {"db": wh.database},
     )
     return {
-        name: sorted(wh.rows(f"SELECT * FROM `{name}`"), key=repr) for (name,) in names
+        name: sorted(wh.rows(f"SELECT * FROM `{name}`"), key=repr)
+        for (name,) in names
+        if name not in RUN_VIEWS
     }
+
+
+#: Seconds a run stopped by its deadline may take beyond it: recording the run, the alert and
+#: the mart refresh after the last request gave up.
+DEADLINE_SLACK_SECONDS = 5.0
+
+
+def assert_stopped_at_deadline(
+    wh: Warehouse, summary: RunSummary, *, seconds: float, elapsed: float
+) -> None:
+    """The run failed cleanly at its deadline of `seconds`: recorded `error` with a message
+    naming the deadline, alerted, and over within the deadline and a small slack."""
+    from zakaz_common.alerts import open_alerts
+    from zakaz_common.deadline import DeadlineExceeded
+
+    assert summary.status == "error", summary.message
+    assert isinstance(summary.error, DeadlineExceeded), repr(summary.error)
+    assert f"deadline of {seconds:g} s" in summary.message, summary.message
+    recorded = get_run(wh, summary.run_id)
+    assert recorded is not None and recorded["status"] == "error"
+    assert recorded["finished_at"] is not None
+    assert "deadline" in recorded["message"]
+    assert "run_failed" in {a.kind for a in open_alerts(wh, summary.source)}
+    assert elapsed < seconds + DEADLINE_SLACK_SECONDS, f"took {elapsed:.1f} s"

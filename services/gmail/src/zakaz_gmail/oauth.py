@@ -109,6 +109,13 @@ class TokenEndpointRequest(google.auth.transport.Request):
             response = self._http.request(
                 method, url, content=body, headers=dict(headers or {}), timeout=limits
             )
+        except httpx.TimeoutException as exc:
+            if limits.read is not None and limits.read < read:
+                # The deadline, not the endpoint's own timeout, cut the wait.
+                raise self.deadline.exceeded("refreshing the Gmail access token", exc) from exc
+            raise google.auth.exceptions.TransportError(  # type: ignore[no-untyped-call]
+                f"{type(exc).__name__} from {self.token_uri}"
+            ) from exc
         except httpx.HTTPError as exc:
             raise google.auth.exceptions.TransportError(  # type: ignore[no-untyped-call]
                 f"{type(exc).__name__} from {self.token_uri}"
@@ -219,10 +226,6 @@ class TokenFile:
         except google.auth.exceptions.RefreshError as exc:
             raise _refresh_failed(exc, self.path) from None
         except google.auth.exceptions.TransportError as exc:
-            if self._request.deadline.expired:
-                raise self._request.deadline.exceeded(
-                    "refreshing the Gmail access token", scrub(str(exc))
-                ) from None
             raise TransientError(
                 f"cannot reach the token endpoint of {self.path} "
                 f"({urlsplit(self._request.token_uri).netloc}): {scrub(str(exc))}"

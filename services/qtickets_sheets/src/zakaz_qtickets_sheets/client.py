@@ -184,8 +184,6 @@ class SheetsClient:
                 "was deleted or the account disabled; create a new JSON key and replace the file"
             ) from None
         except google.auth.exceptions.TransportError as exc:
-            if self.deadline.expired:
-                raise self.deadline.exceeded("fetching a Google access token", exc) from None
             raise TransientError(f"cannot reach Google's token endpoint: {exc}") from None
         except (requests.ConnectionError, requests.Timeout) as exc:
             raise TransientError(

@@ -153,7 +153,12 @@ class TokenEndpointRequest(AuthRequest):
             max(self._connect, self._read), "fetching a Google access token"
         )
         timeout = (min(self._connect, left), min(self._read, left))
-        return super().__call__(url, method, body, headers, timeout, **kwargs)  # type: ignore[no-untyped-call]
+        try:
+            return super().__call__(url, method, body, headers, timeout, **kwargs)  # type: ignore[no-untyped-call]
+        except google.auth.exceptions.TransportError as exc:
+            if left < self._read:  # the deadline, not the endpoint's own timeout, cut the wait
+                raise self.deadline.exceeded("fetching a Google access token", exc) from exc
+            raise
 
 
 @dataclass
