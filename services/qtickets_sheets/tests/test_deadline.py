@@ -11,10 +11,12 @@ from pathlib import Path
 import pytest
 from sheets_support import SheetsSandbox
 from zakaz_common.clickhouse import Warehouse
+from zakaz_common.deadline import Deadline, DeadlineExceeded
 from zakaz_common.runs import RunRequest, execute
 from zakaz_common.settings import CoreSettings
 from zakaz_common.testing import assert_stopped_at_deadline, silent_server, warehouse_snapshot
 from zakaz_qtickets_sheets.manifest import MANIFEST
+from zakaz_qtickets_sheets.transport import ReadLimiter
 
 #: The test-short deadline of the silent runs (seconds).
 DEADLINE = 3.0
@@ -65,3 +67,17 @@ def test_a_silent_token_endpoint_fails_the_run_at_its_deadline(
     assert_stopped_at_deadline(loaded, summary, seconds=DEADLINE, elapsed=elapsed)
     assert "access token" in summary.message
     assert warehouse_snapshot(loaded) == before
+
+
+def test_the_read_quota_is_not_waited_for_past_the_deadline() -> None:
+    limiter = ReadLimiter(1, 60.0)
+    deadline = Deadline(2.0, "qtickets_sheets run")
+    with limiter.slot(deadline):
+        pass
+
+    started = time.monotonic()
+    refused = pytest.raises(DeadlineExceeded, match="waiting for Google's read quota")
+    with refused, limiter.slot(deadline):
+        pass  # pragma: no cover - the slot is refused
+
+    assert time.monotonic() - started < 1.0  # refused at once, not after the minute

@@ -78,9 +78,7 @@ class Deadline:
             if not wanted > 0 or math.isinf(wanted):
                 log.warning("%s=%r is not a positive number of seconds; ignored", name, raw)
             elif wanted > ceiling:
-                log.warning(
-                    "%s=%s leaves the job timeout no margin; %g s used", name, raw, ceiling
-                )
+                log.warning("%s=%s leaves the job timeout no margin; %g s used", name, raw, ceiling)
                 seconds = ceiling
             else:
                 seconds = wanted

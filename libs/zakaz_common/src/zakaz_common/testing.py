@@ -182,12 +182,23 @@ def assert_stopped_at_deadline(
     from zakaz_common.alerts import open_alerts
     from zakaz_common.deadline import DeadlineExceeded
 
-    assert summary.status == "error", summary.message
-    assert isinstance(summary.error, DeadlineExceeded), repr(summary.error)
-    assert f"deadline of {seconds:g} s" in summary.message, summary.message
-    recorded = get_run(wh, summary.run_id)
-    assert recorded is not None and recorded["status"] == "error"
-    assert recorded["finished_at"] is not None
-    assert "deadline" in recorded["message"]
-    assert "run_failed" in {a.kind for a in open_alerts(wh, summary.source)}
-    assert elapsed < seconds + DEADLINE_SLACK_SECONDS, f"took {elapsed:.1f} s"
+    recorded = get_run(wh, summary.run_id) or {}
+    checks = (
+        (summary.status == "error", f"status {summary.status!r} ({summary.message})"),
+        (
+            isinstance(summary.error, DeadlineExceeded),
+            f"the error is {summary.error!r}, not DeadlineExceeded",
+        ),
+        (f"deadline of {seconds:g} s" in summary.message, f"message {summary.message!r}"),
+        (recorded.get("status") == "error", f"recorded as {recorded.get('status')!r}"),
+        (recorded.get("finished_at") is not None, "recorded without finished_at"),
+        ("deadline" in str(recorded.get("message")), "the recorded message names no deadline"),
+        (
+            "run_failed" in {a.kind for a in open_alerts(wh, summary.source)},
+            "no run_failed alert",
+        ),
+        (elapsed < seconds + DEADLINE_SLACK_SECONDS, f"took {elapsed:.1f} s"),
+    )
+    problems = [text for ok, text in checks if not ok]
+    if problems:
+        pytest.fail("; ".join(problems), pytrace=False)

@@ -16,6 +16,7 @@ from zakaz_direct.reports import MALFORMED, report_request
 from zakaz_direct.settings import DirectSettings, get_settings
 from zakaz_direct.transform import ENTITY, ad_link, to_row
 
+
 def load(ctx: RunContext) -> LoadOutcome:
     """One load of yesterday plus `DIRECT_LOOKBACK_DAYS` (or the run's window) for the login."""
     settings = get_settings()

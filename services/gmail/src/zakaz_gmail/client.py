@@ -188,9 +188,7 @@ class GmailClient:
         try:
             return self._http.get(path, params=dict(params), headers=headers, timeout=timeout)
         except httpx.TimeoutException:
-            raise TransientError(
-                f"Gmail did not answer {kind} within {timeout.read:g} s"
-            ) from None
+            raise TransientError(f"Gmail did not answer {kind} within {timeout.read:g} s") from None
         except httpx.TransportError as exc:
             raise TransientError(
                 f"cannot reach Gmail at {self.settings.api_url}: {type(exc).__name__}"
