@@ -108,8 +108,12 @@ class Deadline:
     def timeout(self, limit: float, what: str) -> float:
         """`limit` seconds, or the time left when that is less; raises when none is left."""
         self.check(what)
-        # Whole hundredths, rounded down: the timeout shows in error messages.
-        return max(MIN_REQUEST_SECONDS, math.floor(min(limit, self.remaining()) * 100) / 100)
+        # The time left in whole hundredths, rounded down: it shows in error messages, and a
+        # limit that binds is returned as given (callers compare with it).
+        left = self.remaining()
+        if left < limit:
+            return max(MIN_REQUEST_SECONDS, math.floor(left * 100) / 100)
+        return limit
 
     def http_timeout(self, *, connect: float, read: float, what: str) -> httpx.Timeout:
         """An httpx timeout for one request: connect and read, neither beyond the time left."""
