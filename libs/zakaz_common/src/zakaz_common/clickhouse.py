@@ -11,6 +11,7 @@ import atexit
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -42,6 +43,21 @@ _OWNER_FILE = "owner.json"
 #: fcntl command to resize a pipe's buffer (Linux).
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 _lock = threading.RLock()
+
+#: The logger clickhouse-connect warns on before raising a failed request; zakaz reports the
+#: error it raises (translated, one line), so the warning is only a second, vaguer line.
+_DRIVER_LOGGER = "clickhouse_connect.driver._backend.http_sync"
+
+
+class _DropDriverWarning(logging.Filter):
+    """Drops clickhouse-connect's "Unexpected Http Driver Exception" warning."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Whether to keep the record."""
+        return record.getMessage() != "Unexpected Http Driver Exception"
+
+
+logging.getLogger(_DRIVER_LOGGER).addFilter(_DropDriverWarning())
 _clients: dict[tuple[str, str], Client] = {}
 
 
@@ -324,7 +340,7 @@ def open_warehouse(
         key = (dsn, db)
         client = _clients.get(key)
         if client is None:
-            client = _connect(dsn, db, embedded)
+            client = _connect(dsn, db, embedded, _Timeouts.of(warehouse))
             _clients[key] = client
     return Warehouse(client=client, database=db, dsn=dsn, embedded=embedded)
 
@@ -335,7 +351,22 @@ def embedded_path(dsn: str) -> Path:
     return Path(parts.netloc + parts.path) if parts.netloc else Path(parts.path)
 
 
-def _connect(dsn: str, database: str, embedded: bool) -> Client:
+@dataclass(frozen=True)
+class _Timeouts:
+    """clickhouse-connect's timeouts of a server connection (seconds)."""
+
+    connect: int
+    send_receive: int
+
+    @classmethod
+    def of(cls, settings: WarehouseSettings) -> _Timeouts:
+        return cls(settings.connect_timeout_seconds, settings.send_receive_timeout_seconds)
+
+    def options(self) -> dict[str, Any]:
+        return {"connect_timeout": self.connect, "send_receive_timeout": self.send_receive}
+
+
+def _connect(dsn: str, database: str, embedded: bool, timeouts: _Timeouts) -> Client:
     if embedded:
         path = embedded_path(dsn)
         path.mkdir(parents=True, exist_ok=True)
@@ -349,13 +380,11 @@ def _connect(dsn: str, database: str, embedded: bool) -> Client:
         _claim(path)
     else:
         try:
-            bootstrap = clickhouse_connect.get_client(dsn=dsn, database="default")
+            bootstrap = clickhouse_connect.get_client(
+                dsn=dsn, database="default", **timeouts.options()
+            )
         except ClickHouseError as exc:
-            raise LoadError(
-                f"cannot reach ClickHouse at {redact_dsn(dsn)}: {str(exc).splitlines()[0][:300]}; "
-                "check CH_DSN / CH_HOST and that the server is up",
-                code=getattr(exc, "code", None),
-            ) from exc
+            raise _unreachable(dsn, exc, timeouts) from exc
     try:
         bootstrap.command(f"CREATE DATABASE IF NOT EXISTS `{database}`")
     except ClickHouseError as exc:
@@ -366,12 +395,33 @@ def _connect(dsn: str, database: str, embedded: bool) -> Client:
         if embedded:
             options = _chdb_options(embedded_path(dsn))
             return clickhouse_connect.get_client(dsn=dsn, database=database, chdb_options=options)
-        return clickhouse_connect.get_client(dsn=dsn, database=database)
+        return clickhouse_connect.get_client(dsn=dsn, database=database, **timeouts.options())
     except ClickHouseError as exc:
         raise LoadError(
             f"cannot open database {database} at {redact_dsn(dsn)}: {str(exc).splitlines()[0]}",
             code=getattr(exc, "code", None),
         ) from exc
+
+
+def _unreachable(dsn: str, exc: ClickHouseError, timeouts: _Timeouts) -> LoadError:
+    """The one-line error of a server that cannot be reached or does not answer."""
+    text = str(exc)
+    code = getattr(exc, "code", None)
+    nothing = "nothing was done, and no run can be recorded there until it answers"
+    if "timed out" in text.lower():
+        return LoadError(
+            f"ClickHouse at {redact_dsn(dsn)} did not answer in time (connect timeout "
+            f"{timeouts.connect} s, read timeout {timeouts.send_receive} s: "
+            f"CH_CONNECT_TIMEOUT_SECONDS, CH_SEND_RECEIVE_TIMEOUT_SECONDS): {nothing}; check "
+            "that the server is up and not overloaded",
+            code=code,
+        )
+    first = text.strip().splitlines()[0][:300] if text.strip() else type(exc).__name__
+    return LoadError(
+        f"cannot reach ClickHouse at {redact_dsn(dsn)}: {first}; {nothing}; check CH_DSN / "
+        "CH_HOST and that the server is up",
+        code=code,
+    )
 
 
 def _chdb_options(path: Path) -> dict[str, str]:

@@ -24,6 +24,10 @@ log = logging.getLogger(__name__)
 #: Entry-point group under which source packages publish their manifests.
 ENTRY_POINT_GROUP = "zakaz.sources"
 
+#: Time RQ's hard kill (`job_timeout`) must leave after a run's deadline: to publish what was
+#: read just before it, record the run, raise the alert and refresh the marts.
+FINISH_MARGIN = timedelta(minutes=2)
+
 #: Every source the contract names, in sales-priority order where it matters.
 CONTRACT_SOURCES = ("qtickets_sheets", "qtickets_api", "vk_ads", "direct", "gmail")
 
@@ -48,12 +52,29 @@ class SourceManifest:
     #: Which business date `last_data_date` means for this source.
     data_date: Literal["sale_date", "stat_date"] = "sale_date"
     enabled_by_default: bool = True
-    #: Longest a single run may take (Direct's offline reports take minutes).
+    #: Longest a run may wait on its upstream: no request outlives it, no retry starts after it,
+    #: and a run that reaches it fails cleanly (`zakaz_common.deadline`). Operators override it
+    #: with `ZAKAZ_DEADLINE_<SOURCE>_SECONDS`.
+    deadline: timedelta = timedelta(minutes=20)
+    #: RQ's hard kill of one attempt: a backstop at least `FINISH_MARGIN` after the deadline.
     job_timeout: timedelta = timedelta(minutes=30)
     #: Days per chunk for `zakaz backfill`.
     backfill_chunk_days: int = 1
     #: Settings classes (import paths) whose env vars the source reads, for docs and checks.
     settings: tuple[str, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        if self.deadline <= timedelta(0):
+            raise ConfigError(f"source {self.name}: the deadline must be positive")
+        if self.deadline > self.latest_deadline():
+            raise ConfigError(
+                f"source {self.name}: job_timeout {self.job_timeout} must exceed the deadline "
+                f"{self.deadline} by at least {FINISH_MARGIN}"
+            )
+
+    def latest_deadline(self) -> timedelta:
+        """The longest deadline the job timeout allows (it leaves `FINISH_MARGIN` after it)."""
+        return self.job_timeout - FINISH_MARGIN
 
     def load_function(self) -> LoadFn:
         """Import and return the source's load function."""

@@ -29,6 +29,7 @@ from typing import Any, Literal
 from zakaz_common import interrupts
 from zakaz_common.alerts import raise_alert, resolve_alerts
 from zakaz_common.clickhouse import Warehouse
+from zakaz_common.deadline import Deadline
 from zakaz_common.errors import ConfigError, LoadError, LockBusy, ZakazError
 from zakaz_common.load import (
     FactSpec,
@@ -200,6 +201,8 @@ class RunContext:
     log: logging.Logger
     #: The run's hold on the source lock; writes check it first (`ensure_held`).
     lease: Lease
+    #: The run's time budget, started when the run began; the source's clients respect it.
+    deadline: Deadline = field(default_factory=Deadline.unbounded)
     #: Keys of this run's rejected rows, which its publishes leave as they are.
     held: HeldKeys = field(default_factory=HeldKeys)
     #: Live keys the publishes kept at their last good value because of rejected rows.
@@ -573,6 +576,7 @@ def _run_locked(
         today=today_msk(),
         log=logging.getLogger(f"zakaz.{manifest.name}"),
         lease=lease,
+        deadline=Deadline.for_run(manifest),
     )
     try:
         with interrupts.raising():

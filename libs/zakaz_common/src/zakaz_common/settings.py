@@ -78,6 +78,11 @@ class WarehouseSettings(BaseSettings):
     password: SecretStr = SecretStr("")
     database: str = "zakaz"
     secure: bool = False
+    #: Seconds to open a connection to a server (`CH_CONNECT_TIMEOUT_SECONDS`).
+    connect_timeout_seconds: int = Field(default=5, ge=1)
+    #: Seconds a server may stay silent on one request (`CH_SEND_RECEIVE_TIMEOUT_SECONDS`). A
+    #: long query is not cut by it: the server sends progress headers more often than this.
+    send_receive_timeout_seconds: int = Field(default=120, ge=1)
 
     @field_validator("database")
     @classmethod

@@ -4,6 +4,8 @@
   process; each test gets its own database, so tests never see each other's rows).
 - `redis_url`: a real `redis-server` on loopback, flushed per test. A missing `redis-server`
   fails the session with what to install: tests never skip for a missing server.
+- `silent_server` (re-exported from `localserver`) and `warehouse_snapshot`, for tests of
+  upstreams that hang: what the views show must not change when such a run fails.
 """
 
 from __future__ import annotations
@@ -16,15 +18,24 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
 
 from zakaz_common.clickhouse import Warehouse, open_warehouse
-from zakaz_common.localserver import free_port, serving
+from zakaz_common.localserver import free_port, serving, silent_server
 
-__all__ = ["RedisServer", "free_port", "serving"]
+__all__ = [
+    "RedisServer",
+    "assert_stopped_at_deadline",
+    "free_port",
+    "serving",
+    "silent_server",
+    "warehouse_snapshot",
+]
 from zakaz_common.migrate import migrate
+from zakaz_common.runs import RunSummary, get_run
 from zakaz_common.settings import CoreSettings, WarehouseSettings
 
 
@@ -136,3 +147,58 @@ def redis_url(redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> str
     redis.Redis.from_url(redis_server.url).flushall()
     monkeypatch.setenv("REDIS_URL", redis_server.url)
     return redis_server.url
+
+
+#: Views that report on runs rather than data: a failed run rightly changes them.
+RUN_VIEWS = frozenset({"v_data_freshness"})
+
+
+def warehouse_snapshot(wh: Warehouse) -> dict[str, list[tuple[Any, ...]]]:
+    """Every BI view's rows (but `RUN_VIEWS`) and every fact's and dimension's stored rows,
+    sorted: what readers see and what is stored, to compare around a run that must change
+    nothing."""
+    names = wh.rows(
+        "SELECT name FROM system.tables WHERE database = {db:String} "
+        "AND (name LIKE 'v\\_%' OR name LIKE 'fact\\_%' OR name LIKE 'dim\\_%') ORDER BY name",
+        {"db": wh.database},
+    )
+    return {
+        name: sorted(wh.rows(f"SELECT * FROM `{name}`"), key=repr)
+        for (name,) in names
+        if name not in RUN_VIEWS
+    }
+
+
+#: Seconds a run stopped by its deadline may take beyond it: recording the run, the alert and
+#: the mart refresh after the last request gave up.
+DEADLINE_SLACK_SECONDS = 5.0
+
+
+def assert_stopped_at_deadline(
+    wh: Warehouse, summary: RunSummary, *, seconds: float, elapsed: float
+) -> None:
+    """The run failed cleanly at its deadline of `seconds`: recorded `error` with a message
+    naming the deadline, alerted, and over within the deadline and a small slack."""
+    from zakaz_common.alerts import open_alerts
+    from zakaz_common.deadline import DeadlineExceeded
+
+    recorded = get_run(wh, summary.run_id) or {}
+    checks = (
+        (summary.status == "error", f"status {summary.status!r} ({summary.message})"),
+        (
+            isinstance(summary.error, DeadlineExceeded),
+            f"the error is {summary.error!r}, not DeadlineExceeded",
+        ),
+        (f"deadline of {seconds:g} s" in summary.message, f"message {summary.message!r}"),
+        (recorded.get("status") == "error", f"recorded as {recorded.get('status')!r}"),
+        (recorded.get("finished_at") is not None, "recorded without finished_at"),
+        ("deadline" in str(recorded.get("message")), "the recorded message names no deadline"),
+        (
+            "run_failed" in {a.kind for a in open_alerts(wh, summary.source)},
+            "no run_failed alert",
+        ),
+        (elapsed < seconds + DEADLINE_SLACK_SECONDS, f"took {elapsed:.1f} s"),
+    )
+    problems = [text for ok, text in checks if not ok]
+    if problems:
+        pytest.fail("; ".join(problems), pytrace=False)

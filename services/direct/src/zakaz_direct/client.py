@@ -4,7 +4,8 @@ Yields raw records (report rows as text, ads as JSON objects); knows nothing of 
 Retries are declared with tenacity: transient failures a few times with backoff; an offline
 report's 201/202 and a full report queue (9000) until the report deadline, each wait what
 Direct asked (`retryIn`) but never more than `max_wait` seconds. Permanent errors (53, 54, 58,
-3000, …) are raised at once: one request, no retry storm.
+3000, …) are raised at once: one request, no retry storm. Everything is bounded by the run's
+`Deadline`: no request waits longer than the time left, no retry or poll starts after it.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from tenacity import (
     stop_before_delay,
     wait_exponential,
 )
+from zakaz_common.deadline import Deadline
 from zakaz_common.errors import AuthError, PermanentError, StructuralError, TransientError
 from zakaz_common.http import retry_after_seconds
 
@@ -44,6 +46,13 @@ ADS_PAGE_LIMIT: Final = 10_000
 
 #: Seconds to wait when Direct gives no `retryIn` (a 201/202 without it, or a full queue).
 DEFAULT_RETRY_IN: Final = 10.0
+
+#: Seconds to open a connection: Direct's front answers the handshake at once when it is up.
+CONNECT_TIMEOUT: Final = 5.0
+
+#: Seconds Direct may stay silent on one request: an online report is built while the request
+#: waits (longer ones come back as 201/202, or 502 past Direct's own limit).
+READ_TIMEOUT: Final = 60.0
 
 
 @dataclass
@@ -103,8 +112,13 @@ class DirectClient:
         report_timeout: float,
         page_limit: int = ADS_PAGE_LIMIT,
         transport: httpx.BaseTransport | None = None,
+        deadline: Deadline | None = None,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        read_timeout: float = READ_TIMEOUT,
     ) -> None:
         self.login = login
+        self.deadline = deadline or Deadline.unbounded()
+        self.connect_timeout, self.read_timeout = connect_timeout, read_timeout
         self.max_wait = max_wait
         self.report_timeout = report_timeout
         self.page_limit = page_limit
@@ -117,7 +131,7 @@ class DirectClient:
                 "Accept-Language": "ru",
                 "Content-Type": "application/json; charset=utf-8",
             },
-            timeout=httpx.Timeout(120.0, connect=10.0),
+            timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
             transport=transport,
         )
 
@@ -143,8 +157,9 @@ class DirectClient:
         polling = Retrying(
             retry=retry_if_exception_type((ReportPending, QueueFull)),
             wait=self._queue_wait,
-            stop=stop_before_delay(self.report_timeout),
+            stop=stop_before_delay(self.report_timeout) | self.deadline.stop,
             before_sleep=self._log_queue_wait,
+            retry_error_callback=self.deadline.give_up(f"waiting for Direct report {request.name}"),
             reraise=True,
             sleep=time.sleep,
         )
@@ -244,8 +259,9 @@ class DirectClient:
         retrying = Retrying(
             retry=retry_if_exception(_worth_retrying),
             wait=self._backoff,
-            stop=stop_after_attempt(MAX_ATTEMPTS),
+            stop=stop_after_attempt(MAX_ATTEMPTS) | self.deadline.stop,
             before_sleep=self._log_retry,
+            retry_error_callback=self.deadline.give_up(f"asking Direct {service}"),
             reraise=True,
             sleep=time.sleep,
         )
@@ -254,11 +270,21 @@ class DirectClient:
     def _post_once(
         self, service: str, body: dict[str, Any], headers: dict[str, str]
     ) -> httpx.Response:
+        timeout = self.deadline.http_timeout(
+            connect=self.connect_timeout, read=self.read_timeout, what=f"asking Direct {service}"
+        )
         self.stats.requests += 1
         try:
             response = self._http.post(
-                service, content=json.dumps(body, ensure_ascii=False).encode(), headers=headers
+                service,
+                content=json.dumps(body, ensure_ascii=False).encode(),
+                headers=headers,
+                timeout=timeout,
             )
+        except httpx.TimeoutException as exc:
+            raise TransientError(
+                f"Direct {service} did not answer within {timeout.read:g} s ({type(exc).__name__})"
+            ) from exc
         except httpx.TransportError as exc:
             raise TransientError(f"Direct {service} unreachable: {type(exc).__name__}") from exc
         self.stats.units.record(response.headers.get("Units"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any
 
 from zakaz_common.cities import CityDirectory
 from zakaz_common.facts import DIRECT
@@ -15,9 +15,6 @@ from zakaz_direct.client import DirectClient
 from zakaz_direct.reports import MALFORMED, report_request
 from zakaz_direct.settings import DirectSettings, get_settings
 from zakaz_direct.transform import ENTITY, ad_link, to_row
-
-#: Time kept free at the end of the job timeout for publishing after the report arrives.
-PUBLISH_MARGIN: Final = timedelta(minutes=5)
 
 
 def load(ctx: RunContext) -> LoadOutcome:
@@ -35,6 +32,9 @@ def load(ctx: RunContext) -> LoadOutcome:
         login=login,
         max_wait=settings.max_wait_seconds,
         report_timeout=report_timeout(ctx, settings),
+        deadline=ctx.deadline,
+        connect_timeout=settings.connect_timeout_seconds,
+        read_timeout=settings.read_timeout_seconds,
     ) as client:
         records = client.report(request)
         ad_ids = {r.get("AdId", "") for r in records if MALFORMED not in r}
@@ -101,7 +101,7 @@ def window(ctx: RunContext, settings: DirectSettings) -> tuple[date, date]:
 
 
 def report_timeout(ctx: RunContext, settings: DirectSettings) -> float:
-    """Seconds this run may wait for its report: the setting, else the job timeout less a margin."""
+    """Seconds this run may poll for its report: the setting, else until the run's deadline."""
     if settings.report_timeout_seconds is not None:
-        return settings.report_timeout_seconds
-    return max(60.0, (ctx.manifest.job_timeout - PUBLISH_MARGIN).total_seconds())
+        return min(settings.report_timeout_seconds, ctx.deadline.remaining())
+    return ctx.deadline.remaining()

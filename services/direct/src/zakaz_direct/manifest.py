@@ -16,9 +16,11 @@ MANIFEST = SourceManifest(
     # A daily source: one missed run is tolerated, two are stale.
     freshness_budget=timedelta(days=2),
     data_date="stat_date",
-    # Offline reports queue behind other advertisers' reports; Direct keeps them 5 hours, but a
-    # run gives up well before that and the next run (or RQ's retry) asks again.
-    job_timeout=timedelta(minutes=45),
+    # Offline reports queue behind other advertisers' reports and legitimately take minutes;
+    # Direct keeps them 5 hours, but a run stops polling at its deadline and RQ's retry asks
+    # again (a report of the same run is found again by its name).
+    deadline=timedelta(minutes=30),
+    job_timeout=timedelta(minutes=40),
     # One report per month of history: few queue slots, each well within the build time limit.
     backfill_chunk_days=31,
     settings=("zakaz_direct.settings:DirectSettings",),

@@ -1,4 +1,4 @@
-"""Settings of the `direct` source: the `DIRECT_*` variables of CONTRACT §2 (plus two waits)."""
+"""Settings of the `direct` source: the `DIRECT_*` variables of CONTRACT §2, plus waits and timeouts."""
 
 from __future__ import annotations
 
@@ -28,8 +28,12 @@ class DirectSettings(BaseSettings):
     lookback_days: int = Field(default=3, ge=0, le=365)
     #: Longest single wait between report polls or retries, whatever `retryIn` asks (seconds).
     max_wait_seconds: float = Field(default=120.0, ge=0)
-    #: How long one run keeps polling an offline report; unset means the job timeout less 5 min.
+    #: How long one run keeps polling an offline report; unset means until the run's deadline.
     report_timeout_seconds: float | None = Field(default=None, gt=0)
+    #: Seconds to open a connection to Direct.
+    connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    #: Seconds Direct may stay silent on one request (an online report is built meanwhile).
+    read_timeout_seconds: float = Field(default=60.0, gt=0)
 
     @field_validator("include_vat")
     @classmethod

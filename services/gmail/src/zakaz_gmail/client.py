@@ -6,7 +6,8 @@ Three endpoints (shared/upstream-apis.md §5): `messages.list` paged by `nextPag
 `GMAIL_DIR/token.json` (`oauth.TokenFile`): refreshed when expired, and once more when Gmail
 answers 401. 429, 5xx and rate-limit 403s are retried with exponential backoff honouring
 `Retry-After` (tenacity); what is still failing after the last attempt fails the run as
-transient. Headers (senders, recipients, subjects) are dropped here: only the parts the source
+transient; no retry starts after the run's deadline and no request waits longer than the time
+it leaves. Headers (senders, recipients, subjects) are dropped here: only the parts the source
 reads leave this module. Knows nothing of ClickHouse.
 """
 
@@ -21,6 +22,7 @@ from urllib.parse import quote
 
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+from zakaz_common.deadline import Deadline
 from zakaz_common.errors import AuthError, PermanentError, TransientError
 from zakaz_common.http import retry_after_seconds
 from zakaz_common.redact import scrub
@@ -93,16 +95,23 @@ def _error(response: httpx.Response) -> tuple[str, set[str]]:
 class GmailClient:
     """The authorised user's mailbox: search it and read messages."""
 
-    def __init__(self, settings: GmailSettings) -> None:
+    def __init__(self, settings: GmailSettings, deadline: Deadline | None = None) -> None:
         self.settings = settings
+        self.deadline = deadline or Deadline.unbounded()
         self.stats = ApiStats()
         self._http = httpx.Client(
             base_url=settings.api_url,
-            timeout=settings.timeout_seconds,
+            timeout=httpx.Timeout(settings.timeout_seconds, connect=settings.connect_timeout),
             headers={"Accept": "application/json", "User-Agent": "zakaz-gmail/0.1"},
         )
         try:
-            self.token = TokenFile(settings.token_file(), self._http)
+            self.token = TokenFile(
+                settings.token_file(),
+                self._http,
+                self.deadline,
+                connect_timeout=settings.connect_timeout,
+                read_timeout=settings.timeout_seconds,
+            )
         except BaseException:
             self._http.close()
             raise
@@ -159,21 +168,27 @@ class GmailClient:
     def _get(self, kind: str, path: str, params: Mapping[str, Any]) -> dict[str, Any]:
         retrying = Retrying(
             retry=retry_if_exception(lambda exc: isinstance(exc, TransientError)),
-            stop=stop_after_attempt(self.settings.retry_attempts),
+            stop=stop_after_attempt(self.settings.retry_attempts) | self.deadline.stop,
             wait=self._wait,
             before_sleep=self._before_sleep,
+            retry_error_callback=self.deadline.give_up(f"reading Gmail ({kind})"),
             reraise=True,
         )
         result: dict[str, Any] = retrying(self._get_once, kind, path, params)
         return result
 
     def _send(self, kind: str, path: str, params: Mapping[str, Any]) -> httpx.Response:
-        self.stats.requests[kind] += 1
         headers = {"Authorization": f"Bearer {self.token.bearer()}"}
+        timeout = self.deadline.http_timeout(
+            connect=self.settings.connect_timeout,
+            read=self.settings.timeout_seconds,
+            what=f"reading Gmail ({kind})",
+        )
+        self.stats.requests[kind] += 1
         try:
-            return self._http.get(path, params=dict(params), headers=headers)
+            return self._http.get(path, params=dict(params), headers=headers, timeout=timeout)
         except httpx.TimeoutException:
-            raise TransientError(f"Gmail did not answer {kind} in time") from None
+            raise TransientError(f"Gmail did not answer {kind} within {timeout.read:g} s") from None
         except httpx.TransportError as exc:
             raise TransientError(
                 f"cannot reach Gmail at {self.settings.api_url}: {type(exc).__name__}"

@@ -39,7 +39,7 @@ def read_new_messages(ctx: RunContext) -> tuple[list[MessageSales], dict[str, An
     parsed: list[MessageSales] = []
     outside = 0
     reads = PartTally("new messages (deleted before they were read)")
-    with GmailClient(settings) as client:
+    with GmailClient(settings, ctx.deadline) as client:
         listed = list(dict.fromkeys(client.message_ids(search_query(settings.query, window))))
         done = loaded_ids(ctx.wh, listed)
         for msg_id in (i for i in listed if i not in done):

@@ -18,6 +18,8 @@ MANIFEST = SourceManifest(
     data_date="sale_date",
     # Off by default: the health service's failover enables it when both primaries are stale.
     enabled_by_default=False,
+    # A run reads a few dozen messages; a quarter of an hour is ample and far inside 4 hours.
+    deadline=timedelta(minutes=15),
     job_timeout=timedelta(minutes=20),
     # A backfill chunk is one search (`after:`/`before:`) plus the new messages in it.
     backfill_chunk_days=31,

@@ -25,6 +25,7 @@ import google.auth.exceptions
 import google.auth.transport
 import httpx
 from google.oauth2.credentials import Credentials
+from zakaz_common.deadline import Deadline
 from zakaz_common.errors import AuthError, ConfigError, TransientError
 from zakaz_common.redact import scrub
 
@@ -37,6 +38,12 @@ SCOPES: Final = ("https://www.googleapis.com/auth/gmail.readonly",)
 
 _REQUIRED: Final = ("refresh_token", "client_id", "client_secret", "token_uri")
 """Fields a token file needs before it can be refreshed."""
+
+CONNECT_TIMEOUT: Final = 5.0
+"""Seconds to open a connection to the token endpoint."""
+
+READ_TIMEOUT: Final = 30.0
+"""Seconds the token endpoint may stay silent (it answers in well under a second when up)."""
 
 
 class _Response(google.auth.transport.Response):
@@ -62,11 +69,22 @@ class _Response(google.auth.transport.Response):
 
 
 class TokenEndpointRequest(google.auth.transport.Request):
-    """google-auth's transport over httpx, allowed to reach the token file's `token_uri` only."""
+    """google-auth's transport over httpx, allowed to reach the token file's `token_uri` only;
+    each request's timeouts are cut to the time `deadline` leaves."""
 
-    def __init__(self, http: httpx.Client, token_uri: str) -> None:
+    def __init__(
+        self,
+        http: httpx.Client,
+        token_uri: str,
+        deadline: Deadline | None = None,
+        *,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        read_timeout: float = READ_TIMEOUT,
+    ) -> None:
         self._http = http
         self.token_uri = token_uri
+        self.deadline = deadline or Deadline.unbounded()
+        self._connect, self._read = connect_timeout, read_timeout
 
     def __call__(
         self,
@@ -82,14 +100,22 @@ class TokenEndpointRequest(google.auth.transport.Request):
             raise google.auth.exceptions.TransportError(  # type: ignore[no-untyped-call]
                 f"zakaz sends google-auth requests only to token.json's token_uri, not {url}"
             )
+        read = self._read if timeout is None else min(self._read, timeout)
+        # google-auth retries a failing token endpoint itself: each try checks the deadline.
+        limits = self.deadline.http_timeout(
+            connect=self._connect, read=read, what="refreshing the Gmail access token"
+        )
         try:
             response = self._http.request(
-                method,
-                url,
-                content=body,
-                headers=dict(headers or {}),
-                timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
+                method, url, content=body, headers=dict(headers or {}), timeout=limits
             )
+        except httpx.TimeoutException as exc:
+            if limits.read is not None and limits.read < read:
+                # The deadline, not the endpoint's own timeout, cut the wait.
+                raise self.deadline.exceeded("refreshing the Gmail access token", exc) from exc
+            raise google.auth.exceptions.TransportError(  # type: ignore[no-untyped-call]
+                f"{type(exc).__name__} from {self.token_uri}"
+            ) from exc
         except httpx.HTTPError as exc:
             raise google.auth.exceptions.TransportError(  # type: ignore[no-untyped-call]
                 f"{type(exc).__name__} from {self.token_uri}"
@@ -165,11 +191,25 @@ def write_private(path: Path, text: str) -> None:
 class TokenFile:
     """`GMAIL_DIR/token.json`: credentials to call Gmail with, refreshed and written back."""
 
-    def __init__(self, path: Path, http: httpx.Client) -> None:
+    def __init__(
+        self,
+        path: Path,
+        http: httpx.Client,
+        deadline: Deadline | None = None,
+        *,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        read_timeout: float = READ_TIMEOUT,
+    ) -> None:
         self.path = path
         self._info = read_token_file(path)
         self.credentials = credentials_from_info(self._info)
-        self._request = TokenEndpointRequest(http, str(self._info["token_uri"]))
+        self._request = TokenEndpointRequest(
+            http,
+            str(self._info["token_uri"]),
+            deadline,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+        )
         #: Refreshes done by this instance.
         self.refreshes = 0
 

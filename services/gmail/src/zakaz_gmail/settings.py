@@ -46,7 +46,12 @@ class GmailSettings(BaseSettings):
     retry_attempts: int = Field(default=6, ge=1, validation_alias="GMAIL_RETRY_ATTEMPTS")
     #: First backoff wait; doubles per attempt (1, 2, 4 … 16 s) unless Gmail says `Retry-After`.
     backoff_seconds: float = Field(default=1.0, ge=0, validation_alias="GMAIL_BACKOFF_SECONDS")
-    timeout_seconds: float = Field(default=60.0, gt=0, validation_alias="GMAIL_TIMEOUT_SECONDS")
+    #: Seconds Gmail (or its token endpoint) may stay silent on one request.
+    timeout_seconds: float = Field(default=30.0, gt=0, validation_alias="GMAIL_TIMEOUT_SECONDS")
+    #: Seconds to open a connection to Gmail or its token endpoint.
+    connect_timeout: float = Field(
+        default=5.0, gt=0, validation_alias="GMAIL_CONNECT_TIMEOUT_SECONDS"
+    )
 
     @field_validator("api_url")
     @classmethod

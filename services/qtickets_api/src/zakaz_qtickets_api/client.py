@@ -3,7 +3,9 @@
 The API's quirks (shared/upstream-apis.md §1): filters, paging and field selection go in a JSON
 body on GET (query strings are silently ignored), `POST /orders` creates orders (so this client
 only ever sends GET), pages end at `paging.total` or a short page. Buyers' PII is dropped here,
-before any other module sees a record (`privacy`): orders keep only whitelisted fields.
+before any other module sees a record (`privacy`): orders keep only whitelisted fields. Every
+request (seat maps too) is bounded by the run's `Deadline`: it never waits longer than the time
+left, and no retry starts after it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import httpx
 import orjson
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_exponential
+from zakaz_common.deadline import Deadline
 from zakaz_common.errors import AuthError, PermanentError, StructuralError, TransientError
 from zakaz_common.http import retry_after_seconds
 from zakaz_common.pagemarks import PageHistory, PageMark, digest
@@ -39,6 +42,10 @@ SafeRecord = Callable[[Mapping[str, Any]], dict[str, Any]]
 PER_PAGE: Final = 100
 #: Attempts per request on 429/5xx/timeouts before the run gives up (RQ retries it later).
 ATTEMPTS: Final = 4
+#: Seconds QTickets may stay silent on one request (a page of 100 orders comes in well under).
+READ_TIMEOUT: Final = 30.0
+#: Seconds to open a connection to QTickets.
+CONNECT_TIMEOUT: Final = 5.0
 #: The longest Retry-After honoured; a longer wait is better left to the next scheduled run.
 MAX_RETRY_AFTER: Final = 60.0
 #: Pages smaller than this are decoded in Python even when the engine could read them (the
@@ -103,30 +110,42 @@ class QticketsClient:
         base_url: str,
         token: str,
         *,
-        timeout: float = 30.0,
+        timeout: float = READ_TIMEOUT,
         attempts: int = ATTEMPTS,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        deadline: Deadline | None = None,
     ) -> None:
-        """Talk to `base_url` (…/api/rest/v1) with the organiser's token."""
+        """Talk to `base_url` (…/api/rest/v1) with the organiser's token, within `deadline`."""
         self._base_url = base_url.rstrip("/")
         self._timeout = timeout
+        self._connect_timeout = connect_timeout
         self._attempts = attempts
+        self.deadline = deadline or Deadline.unbounded()
         headers = {"Accept": "application/json", "Cache-Control": "no-cache"}
         if token.strip():
             headers["Authorization"] = f"Bearer {token.strip()}"
         self._http = httpx.Client(
             base_url=self._base_url + "/",
             headers=headers,
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            timeout=httpx.Timeout(timeout, connect=min(timeout, connect_timeout)),
             follow_redirects=False,
         )
         #: Requests sent and retries made, for the run's metrics.
         self.stats: Counter[str] = Counter()
 
     @classmethod
-    def from_settings(cls, settings: QticketsSettings) -> QticketsClient:
+    def from_settings(
+        cls, settings: QticketsSettings, deadline: Deadline | None = None
+    ) -> QticketsClient:
         """A client for the configured API (ConfigError when the URL or token is missing)."""
         base_url, token = settings.credentials()
-        return cls(base_url, token)
+        return cls(
+            base_url,
+            token,
+            timeout=settings.timeout_seconds,
+            connect_timeout=settings.connect_timeout_seconds,
+            deadline=deadline,
+        )
 
     def __enter__(self) -> QticketsClient:
         return self
@@ -176,7 +195,8 @@ class QticketsClient:
         """Page `number` of `order_pages(…)` once more, decoded."""
         request = {**_orders_request(paid_from, paid_before), "page": number, "perPage": PER_PAGE}
         return self._retrying(
-            partial(self._page, "orders", number, request, safe_order, PageHistory(), False)
+            "orders",
+            partial(self._page, "orders", number, request, safe_order, PageHistory(), False),
         )
 
     def seats(self, show_id: str) -> list[dict[str, Any]]:
@@ -210,7 +230,9 @@ class QticketsClient:
         number = 1
         while True:
             request = {**body, "page": number, "perPage": PER_PAGE}
-            page = self._retrying(partial(self._page, path, number, request, safe, history, raw))
+            page = self._retrying(
+                path, partial(self._page, path, number, request, safe, history, raw)
+            )
             if page.records is not None:
                 fresh = [item for item in page.records if _ident(item) not in seen]
                 if page.records and not fresh:
@@ -249,26 +271,30 @@ class QticketsClient:
         return read_page(path, number, self._fetch(path, body), safe, history, raw=raw)
 
     def _call(self, path: str, body: Mapping[str, Any]) -> Any:
-        return self._retrying(lambda: _decode(self._fetch(path, body), path))
+        return self._retrying(path, lambda: _decode(self._fetch(path, body), path))
 
-    def _retrying(self, attempt: Callable[[], T]) -> T:
+    def _retrying(self, path: str, attempt: Callable[[], T]) -> T:
         retrying = Retrying(
             retry=retry_if_exception_type(TransientError),
-            stop=stop_after_attempt(self._attempts),
+            stop=stop_after_attempt(self._attempts) | self.deadline.stop,
             wait=_wait,
             before_sleep=self._note_retry,
+            retry_error_callback=self.deadline.give_up(f"reading QTickets /{path}"),
             reraise=True,
         )
         return retrying(attempt)
 
     def _fetch(self, path: str, body: Mapping[str, Any]) -> bytes:
+        timeout = self.deadline.http_timeout(
+            connect=self._connect_timeout, read=self._timeout, what=f"reading QTickets /{path}"
+        )
         self.stats["requests"] += 1
         try:
             # A GET with a JSON body: httpx.get() has no json=, and the API reads only the body.
-            response = self._http.request("GET", path, json=dict(body))
+            response = self._http.request("GET", path, json=dict(body), timeout=timeout)
         except httpx.TimeoutException as exc:
             raise TransientError(
-                f"QTickets did not answer GET /{path} within {self._timeout:g} s"
+                f"QTickets did not answer GET /{path} within {timeout.read:g} s"
             ) from exc
         except httpx.TransportError as exc:
             raise TransientError(

@@ -70,7 +70,7 @@ def load(ctx: RunContext) -> LoadOutcome:
     history = PageHistory() if dry else last_marks(ctx.wh, SOURCE, STREAM, marks_scope)
     paid_from = datetime.combine(harvest.since, time(0), MSK)
     paid_before = datetime.combine(harvest.to + timedelta(days=1), time(0), MSK)
-    with QticketsClient.from_settings(settings) as client:
+    with QticketsClient.from_settings(settings, ctx.deadline) as client:
         _read_events(client, harvest)
         stream = OrderStream(
             harvest.since,

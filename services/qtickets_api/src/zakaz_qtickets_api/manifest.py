@@ -21,7 +21,9 @@ MANIFEST = SourceManifest(
     # Two schedule intervals.
     freshness_budget=timedelta(minutes=30),
     data_date="sale_date",
-    job_timeout=timedelta(minutes=10),
+    # Well inside the 15-minute interval, so a silent QTickets never overlaps the next run.
+    deadline=timedelta(minutes=10),
+    job_timeout=timedelta(minutes=13),
     # A week of orders per chunk keeps each run's paging short.
     backfill_chunk_days=7,
     settings=("zakaz_qtickets_api.settings:QticketsSettings",),

@@ -1,4 +1,4 @@
-"""Settings of the `qtickets_api` source (CONTRACT §2): base URL, token, default window."""
+"""Settings of the `qtickets_api` source (CONTRACT §2): base URL, token, default window, timeouts."""
 
 from __future__ import annotations
 
@@ -26,6 +26,12 @@ class QticketsSettings(BaseSettings):
         default=None, validation_alias=AliasChoices("QTICKETS_TOKEN", "QTICKETS_API_TOKEN")
     )
     days_back: int = Field(default=30, ge=1, le=3660, validation_alias="QTICKETS_DAYS_BACK")
+    #: Seconds QTickets may stay silent on one request.
+    timeout_seconds: float = Field(default=30.0, gt=0, validation_alias="QTICKETS_TIMEOUT_SECONDS")
+    #: Seconds to open a connection to QTickets.
+    connect_timeout_seconds: float = Field(
+        default=5.0, gt=0, validation_alias="QTICKETS_CONNECT_TIMEOUT_SECONDS"
+    )
 
     @field_validator("base_url")
     @classmethod

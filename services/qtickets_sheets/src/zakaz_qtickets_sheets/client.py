@@ -9,7 +9,8 @@ run (`TransientError`): a run never succeeds with part of a sheet.
 
 Authentication is google-auth's service-account flow from `GSERVICE_JSON` (its `token_uri` is
 honoured, so a sandbox can issue tokens); `SHEETS_API_URL` replaces Google's host in the URLs
-gspread builds. Knows nothing of ClickHouse.
+gspread builds. Every request, the token fetch included, is bounded by the run's deadline.
+Knows nothing of ClickHouse.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from google.auth.transport.requests import AuthorizedSession
 from google.oauth2 import service_account
 from gspread.exceptions import APIError
 from gspread.http_client import ParamsType
+from zakaz_common.deadline import Deadline
 from zakaz_common.errors import (
     AuthError,
     ConfigError,
@@ -67,8 +69,9 @@ def a1_title(title: str) -> str:
 class SheetsClient:
     """Reads worksheets of one or more spreadsheets with the fewest API requests."""
 
-    def __init__(self, settings: SheetsSettings) -> None:
+    def __init__(self, settings: SheetsSettings, deadline: Deadline | None = None) -> None:
         self.settings = settings
+        self.deadline = deadline or Deadline.unbounded()
         self.stats = ReadStats()
         key_file = settings.key_file()
         info = _key_info(key_file)
@@ -87,7 +90,10 @@ class SheetsClient:
                 "download a new JSON key of the service account from Google Cloud"
             ) from None
         token_uri = str(info["token_uri"])
-        session = AuthorizedSession(credentials, auth_request=TokenEndpointRequest(token_uri))  # type: ignore[no-untyped-call]
+        auth = TokenEndpointRequest(
+            token_uri, self.deadline, connect_timeout=settings.connect_timeout_seconds
+        )
+        session = AuthorizedSession(credentials, auth_request=auth)  # type: ignore[no-untyped-call]
         self.http = SheetsHTTPClient(
             session,
             api_url=settings.api_url,
@@ -95,8 +101,10 @@ class SheetsClient:
             attempts=settings.retry_attempts,
             backoff=settings.backoff_seconds,
             stats=self.stats,
+            deadline=self.deadline,
+            connect_timeout=settings.connect_timeout_seconds,
+            read_timeout=settings.timeout_seconds,
         )
-        self.http.set_timeout((10.0, settings.timeout_seconds))
 
     def read(self, tabs: Mapping[Role, tuple[str, str]]) -> dict[Role, TabValues]:
         """Every wanted tab's values; `tabs` maps a role to (spreadsheet id, worksheet title)."""

@@ -34,7 +34,7 @@ def load(ctx: RunContext) -> LoadOutcome:
     """One run: the sheet as it is now replaces what this source loaded before."""
     settings = get_settings()
     tabs = {role: settings.tab(role) for role in ROLES}
-    client = SheetsClient(settings)
+    client = SheetsClient(settings, ctx.deadline)
     values = client.read(tabs)
     sheets = parse_sheets(
         {role: (v.title, v.rows) for role, v in values.items()}, CityDirectory.bundled()

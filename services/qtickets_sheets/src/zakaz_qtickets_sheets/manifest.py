@@ -16,7 +16,9 @@ MANIFEST = SourceManifest(
     # Two schedule intervals.
     freshness_budget=timedelta(minutes=30),
     data_date="sale_date",
-    job_timeout=timedelta(minutes=10),
+    # Well inside the 15-minute interval, so a silent Google never overlaps the next run.
+    deadline=timedelta(minutes=10),
+    job_timeout=timedelta(minutes=13),
     # Every chunk reads the whole sheet (two reads) and narrows the sales it replaces; a month
     # per chunk keeps a long backfill to a few dozen reads.
     backfill_chunk_days=31,

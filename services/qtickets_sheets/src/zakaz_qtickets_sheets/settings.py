@@ -54,7 +54,13 @@ class SheetsSettings(BaseSettings):
     chunk_rows: int = Field(
         default=MAX_CHUNK_ROWS, ge=1, le=MAX_CHUNK_ROWS, validation_alias="SHEETS_CHUNK_ROWS"
     )
-    timeout_seconds: float = Field(default=120.0, gt=0, validation_alias="SHEETS_TIMEOUT_SECONDS")
+    #: Seconds Google may stay silent on one read: a 10 000-row chunk is built before its first
+    #: byte is sent, so more than the other sources' 30 s.
+    timeout_seconds: float = Field(default=60.0, gt=0, validation_alias="SHEETS_TIMEOUT_SECONDS")
+    #: Seconds to open a connection to Google (Sheets or the token endpoint).
+    connect_timeout_seconds: float = Field(
+        default=5.0, gt=0, validation_alias="SHEETS_CONNECT_TIMEOUT_SECONDS"
+    )
 
     @field_validator("api_url")
     @classmethod

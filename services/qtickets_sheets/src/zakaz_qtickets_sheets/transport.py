@@ -3,9 +3,10 @@
 - `SheetsHTTPClient` rewrites gspread's Google host to `SHEETS_API_URL` (gspread copies its
   URLs at import, so patching them does not work), passes every request — retries included —
   through a `ReadLimiter`, and retries 408/429/5xx with exponential backoff that never waits
-  less than a `Retry-After` asks.
+  less than a `Retry-After` asks. No attempt starts after the run's deadline, and no request
+  (nor the wait for quota) lasts longer than the time it leaves.
 - `TokenEndpointRequest` is the only transport google-auth gets: it reaches the key file's
-  `token_uri` and nothing else.
+  `token_uri` and nothing else, within the same deadline.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from google.auth.transport.requests import Request as AuthRequest
 from gspread.exceptions import APIError
 from gspread.http_client import FileType, HTTPClient, ParamsType
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+from zakaz_common.deadline import Deadline
 from zakaz_common.http import retry_after_seconds
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,12 @@ RETRYABLE: Final = frozenset({408, 429, 500, 502, 503, 504})
 
 MAX_RETRY_AFTER: Final = 120.0
 """Longest `Retry-After` honoured; a longer one is treated as this (the job has a timeout)."""
+
+CONNECT_TIMEOUT: Final = 5.0
+"""Seconds to open a connection to Google (Sheets or the token endpoint)."""
+
+TOKEN_READ_TIMEOUT: Final = 30.0
+"""Seconds the token endpoint may stay silent: it answers in well under a second when up."""
 
 
 class ReadLimiter:
@@ -66,8 +74,10 @@ class ReadLimiter:
         self.waited = 0.0
 
     @contextmanager
-    def slot(self) -> Iterator[float]:
-        """Wait for room in the window and hold it for one request; yields the seconds waited."""
+    def slot(self, deadline: Deadline | None = None) -> Iterator[float]:
+        """Wait for room in the window and hold it for one request; yields the seconds waited.
+
+        A wait that would pass `deadline` is not begun: `DeadlineExceeded` instead."""
         entry = [math.inf]  # in flight: counts until it ends
         waited = 0.0
         while True:
@@ -79,6 +89,8 @@ class ReadLimiter:
                     break
                 oldest = min(c[0] for c in self._calls)
                 pause = oldest - horizon if oldest != math.inf else 0.05
+            if deadline is not None and deadline.remaining() <= pause:
+                raise deadline.exceeded("waiting for Google's read quota")
             self._sleep(pause)
             waited += pause
         self.waited += waited
@@ -107,18 +119,46 @@ class TokenEndpointRequest(AuthRequest):
     would leave the machine. Refused here, google-auth carries on without one.
     """
 
-    def __init__(self, token_uri: str) -> None:
+    def __init__(
+        self,
+        token_uri: str,
+        deadline: Deadline | None = None,
+        *,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        read_timeout: float = TOKEN_READ_TIMEOUT,
+    ) -> None:
         super().__init__()
         self.token_uri = token_uri
+        self.deadline = deadline or Deadline.unbounded()
+        self._connect, self._read = connect_timeout, read_timeout
 
-    def __call__(self, url: str, method: str = "GET", *args: Any, **kwargs: Any) -> Any:
-        """Send a token request; refuse any other URL."""
+    def __call__(
+        self,
+        url: str,
+        method: str = "GET",
+        body: Any = None,
+        headers: Any = None,
+        timeout: Any = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Send a token request within the deadline; refuse any other URL."""
         target = url.split("?", 1)[0]
         if target != self.token_uri:
             raise google.auth.exceptions.TransportError(  # type: ignore[no-untyped-call]
                 f"zakaz sends google-auth requests only to the key's token_uri, not {target}"
             )
-        return super().__call__(url, method, *args, **kwargs)  # type: ignore[no-untyped-call]
+        # Whatever timeout google-auth passes (gspread's, or its 120 s default) is replaced:
+        # google-auth retries a failing endpoint itself, and each try must fit the deadline.
+        left = self.deadline.timeout(
+            max(self._connect, self._read), "fetching a Google access token"
+        )
+        timeout = (min(self._connect, left), min(self._read, left))
+        try:
+            return super().__call__(url, method, body, headers, timeout, **kwargs)  # type: ignore[no-untyped-call]
+        except google.auth.exceptions.TransportError as exc:
+            if left < self._read:  # the deadline, not the endpoint's own timeout, cut the wait
+                raise self.deadline.exceeded("fetching a Google access token", exc) from exc
+            raise
 
 
 @dataclass
@@ -187,10 +227,16 @@ class SheetsHTTPClient(HTTPClient):
         attempts: int,
         backoff: float,
         stats: ReadStats,
+        deadline: Deadline | None = None,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        read_timeout: float = 60.0,
     ) -> None:
         super().__init__(session.credentials, session)
         self.api_url, self.limiter, self.stats = api_url, limiter, stats
         self._attempts, self._backoff = attempts, backoff
+        self.deadline = deadline or Deadline.unbounded()
+        self._connect, self._read = connect_timeout, read_timeout
+        self.timeout = (connect_timeout, read_timeout)
 
     def request(
         self,
@@ -206,14 +252,21 @@ class SheetsHTTPClient(HTTPClient):
         url = endpoint.replace(GOOGLE_SHEETS, self.api_url, 1)
         retrying = Retrying(
             retry=retry_if_exception(_retryable),
-            stop=stop_after_attempt(self._attempts),
+            stop=stop_after_attempt(self._attempts) | self.deadline.stop,
             wait=BackoffWait(self._backoff),
             before_sleep=self._note_retry,
+            retry_error_callback=self.deadline.give_up("reading Google Sheets"),
             reraise=True,
         )
         for attempt in retrying:
-            with attempt, self.limiter.slot() as waited:
+            with attempt, self.limiter.slot(self.deadline) as waited:
                 self.stats.limiter_wait_seconds += waited
+                left = self.deadline.timeout(
+                    max(self._connect, self._read), "reading Google Sheets"
+                )
+                # gspread sends `self.timeout` with the request (google-auth the token fetch
+                # in front of it, which bounds itself again).
+                self.timeout = (min(self._connect, left), min(self._read, left))
                 self.stats.reads += 1
                 return super().request(method, url, params, data, json, files, headers)
         raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover

@@ -59,9 +59,10 @@ def load(ctx: RunContext) -> LoadOutcome:
         retry_wait_seconds=settings.retry_wait_seconds,
         max_attempts=settings.max_attempts,
         timeout_seconds=settings.timeout_seconds,
+        connect_timeout_seconds=settings.connect_timeout_seconds,
     )
     tally = _Tally()
-    with VkHttp(settings.api_url, options) as http:
+    with VkHttp(settings.api_url, options, ctx.deadline) as http:
         rows = _rows(ctx, settings, http, accounts, since, to, tally)
         if ctx.request.dry_run:
             for _ in rows:

@@ -17,6 +17,8 @@ MANIFEST = SourceManifest(
     # One daily run plus two hours for RQ's retries before the source counts as stale.
     freshness_budget=timedelta(hours=26),
     data_date="stat_date",
+    # A daily run is a few dozen requests; rate-limit pauses and retries fit well inside this.
+    deadline=timedelta(minutes=20),
     job_timeout=timedelta(minutes=30),
     # VK statistics are safe in windows of up to 92 days.
     backfill_chunk_days=92,

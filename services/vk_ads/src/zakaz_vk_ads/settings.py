@@ -44,7 +44,10 @@ class VkAdsSettings(BaseSettings):
     retry_wait_seconds: float = Field(default=1.0, ge=0)
     #: Attempts per request before a transient failure fails the run (RQ retries it later).
     max_attempts: int = Field(default=6, ge=1)
-    timeout_seconds: float = Field(default=60.0, gt=0)
+    #: Seconds VK may stay silent on one request.
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    #: Seconds to open a connection to VK.
+    connect_timeout_seconds: float = Field(default=5.0, gt=0)
 
     @field_validator("api_url")
     @classmethod

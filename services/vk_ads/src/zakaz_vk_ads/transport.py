@@ -3,7 +3,8 @@
 A declared tenacity retry for 429, 5xx and network failures (exponential from
 `retry_wait_seconds`, or the upstream's `Retry-After`); a pause when
 `X-RateLimit-RPS-Remaining` says this calendar second is used up; an hourly or daily quota
-at 0 fails at once as transient, for RQ to retry in minutes rather than seconds.
+at 0 fails at once as transient, for RQ to retry in minutes rather than seconds. All of it
+within the run's deadline: no request waits longer than the time left, no retry starts after it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+from zakaz_common.deadline import Deadline
 from zakaz_common.errors import TransientError
 from zakaz_common.http import retry_after_seconds
 from zakaz_common.redact import scrub
@@ -41,17 +43,25 @@ class ClientOptions:
 
     retry_wait_seconds: float = 1.0
     max_attempts: int = 6
-    timeout_seconds: float = 60.0
+    #: Seconds VK may stay silent on one request.
+    timeout_seconds: float = 30.0
+    #: Seconds to open a connection to VK.
+    connect_timeout_seconds: float = 5.0
 
 
 class VkHttp:
     """One HTTP connection pool to VK with the retry and rate-limit policy, and its counters."""
 
-    def __init__(self, base_url: str, options: ClientOptions | None = None) -> None:
+    def __init__(
+        self, base_url: str, options: ClientOptions | None = None, deadline: Deadline | None = None
+    ) -> None:
         self.options = options or ClientOptions()
+        self.deadline = deadline or Deadline.unbounded()
         self._http = httpx.Client(
             base_url=base_url,
-            timeout=self.options.timeout_seconds,
+            timeout=httpx.Timeout(
+                self.options.timeout_seconds, connect=self.options.connect_timeout_seconds
+            ),
             headers={"Accept": "application/json", "User-Agent": "zakaz-vk-ads/0.1"},
         )
         #: Requests sent, by kind (`token`, `ad_plans`, `statistics`, … and `retries`, `renewals`).
@@ -72,18 +82,24 @@ class VkHttp:
         """Send one request with retries; returns any non-transient answer for the caller."""
         retrying = Retrying(
             retry=retry_if_exception(_worth_retrying),
-            stop=stop_after_attempt(self.options.max_attempts),
+            stop=stop_after_attempt(self.options.max_attempts) | self.deadline.stop,
             wait=self._wait,
             before_sleep=self._before_sleep,
+            retry_error_callback=self.deadline.give_up(f"asking VK Ads {path}"),
             reraise=True,
         )
         return retrying(self._send_once, kind, method, path, **kwargs)
 
     def _send_once(self, kind: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
         self._pace()
+        timeout = self.deadline.http_timeout(
+            connect=self.options.connect_timeout_seconds,
+            read=self.options.timeout_seconds,
+            what=f"asking VK Ads {path}",
+        )
         self.counts[kind] += 1
         try:
-            response = self._http.request(method, path, **kwargs)
+            response = self._http.request(method, path, timeout=timeout, **kwargs)
         except httpx.TimeoutException as exc:
             raise TransientError(f"VK Ads did not answer {path} in time: {exc}") from exc
         except httpx.TransportError as exc:
