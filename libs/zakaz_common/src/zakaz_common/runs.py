@@ -134,7 +134,9 @@ class RunContext:
 
     def stage(self, spec: FactSpec, rows: Iterable[Mapping[str, Any]]) -> int:
         """Stage rows of this run for a fact."""
-        return stage(self.wh, spec, self.run_id, rows, self.loaded_at)
+        return stage(
+            self.wh, spec, self.run_id, rows, self.loaded_at, on_reject=lambda r: self.reject([r])
+        )
 
     def publish(self, spec: FactSpec, scope: Scope, *, retract: bool = True) -> PublishResult:
         """Publish this run's staged rows into a fact."""
