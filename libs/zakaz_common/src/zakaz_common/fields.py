@@ -21,6 +21,7 @@ from typing import Any, Final
 from zakaz_common.cities import CityDirectory
 from zakaz_common.errors import BadValue
 from zakaz_common.normalize import clean_text, parse_decimal, parse_int, preview
+from zakaz_common.redact import scrub
 from zakaz_common.timeutil import parse_date
 
 
@@ -62,6 +63,10 @@ ACCOUNT_MAX: Final = 100
 
 DATE_TEXT_MAX: Final = 64
 """The longest date text a sheet shows (`2025-01-15T14:30:00.000000+03:00` is 32)."""
+
+RAW_CELL_MAX: Final = 1000
+"""How much of one refused cell a reject keeps (`rejects.raw` keeps 4,000 characters in all);
+cut before scrubbing, whose patterns take quadratic time on a 10 MB run of digits."""
 
 _CONTROL: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 """Characters no field may hold: C0/C1 controls (tab, newline and CR are whitespace, folded by
@@ -187,6 +192,13 @@ def read_city(value: object, cities: CityDirectory, field: str = "city") -> str:
     """A city as staged: the canonical name of a known alias, else the text normalised."""
     text = read_text(value, field, CITY_MAX)
     return cities.canonical(text) if text else ""
+
+
+def reject_cell(value: object) -> object:
+    """A cell as a reject keeps it: text cut to `RAW_CELL_MAX` characters and scrubbed of PII."""
+    if not isinstance(value, str):
+        return value
+    return scrub(value[:RAW_CELL_MAX]) + ("…" if len(value) > RAW_CELL_MAX else "")
 
 
 def readable(readers: Mapping[str, Callable[[], Any]]) -> dict[str, Any]:
