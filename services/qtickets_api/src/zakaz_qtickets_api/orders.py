@@ -116,6 +116,8 @@ class OrderStream:
                     self.staging.run_id,
                     self.staging.loaded_at,
                     extra=(PAGE_COLUMN,),
+                    # A row the warehouse still refuses is rejected alone, not the run.
+                    on_reject=self.rejects.append,
                 )
 
     def feed(self, page: Page) -> None:
@@ -129,8 +131,9 @@ class OrderStream:
             return
         body = page.body
         if page.records is None and body is not None:
-            if self.staging is None:
-                # Nothing may be staged (a dry run): the Python reader takes the page.
+            if self.staging is None or not engine.engine_may_read(body):
+                # Nothing may be staged (a dry run), or the page holds a shape the engine would
+                # read more leniently: the Python reader takes it.
                 page = read_page("orders", page.number, body, safe_order, PageHistory())
             else:
                 if self._feed is None:
