@@ -350,9 +350,13 @@ def _csv_row(**cells: str) -> Part:
 @pytest.mark.parametrize(
     ("cells", "reason", "key"),
     [
-        pytest.param({"tickets_sold": "-5"}, "tickets_sold: cannot be negative", GMAIL_KEY, id="-5"),
+        pytest.param(
+            {"tickets_sold": "-5"}, "tickets_sold: cannot be negative", GMAIL_KEY, id="-5"
+        ),
         pytest.param({"revenue": "−100 ₽"}, "revenue: cannot be negative", GMAIL_KEY, id="-100"),
-        pytest.param({"tickets_sold": "1e300"}, "tickets_sold: not a whole number", GMAIL_KEY, id="e"),
+        pytest.param(
+            {"tickets_sold": "1e300"}, "tickets_sold: not a whole number", GMAIL_KEY, id="e"
+        ),
         pytest.param(
             {"tickets_sold": "99999999999999999999"},
             "tickets_sold: out of range for Int64",
@@ -362,7 +366,9 @@ def _csv_row(**cells: str) -> Part:
         pytest.param(
             {"revenue": "9" * 100_000}, "revenue: too long for a number", GMAIL_KEY, id="100_kB"
         ),
-        pytest.param({"tickets_sold": "1,5"}, "tickets_sold: not a whole number", GMAIL_KEY, id="1,5"),
+        pytest.param(
+            {"tickets_sold": "1,5"}, "tickets_sold: not a whole number", GMAIL_KEY, id="1,5"
+        ),
         pytest.param(
             {"event_id": "24080\x00\x1b[31m"},
             "event_id: control character U+0000",

@@ -226,7 +226,9 @@ def test_the_engine_and_the_python_reader_stage_the_same_rows_page_by_page(
     assert by_engine.revenue == by_python.revenue
     # A page the engine must not see at all is read by Python as it arrives, ahead of the
     # engine's batch: the same rejects and marks, not always in page order.
-    assert sorted(r.reason for r in by_engine.rejects) == sorted(r.reason for r in by_python.rejects)
+    assert sorted(r.reason for r in by_engine.rejects) == sorted(
+        r.reason for r in by_python.rejects
+    )
     assert sorted(by_engine.marks, key=lambda m: m.page) == sorted(
         by_python.marks, key=lambda m: m.page
     )

@@ -517,10 +517,14 @@ SALES_FACTS = ("fact_qtickets_sales_daily", "fact_qtickets_sales_utm_daily")
         ),
         pytest.param(order(basket(quantity=-5)), "quantity: cannot be negative", API_KEY, id="-5"),
         pytest.param(order(basket("-100")), "price: cannot be negative", API_KEY, id="-100"),
-        pytest.param(order(basket(quantity="1,5")), "quantity: not a whole number", API_KEY, id="1,5"),
+        pytest.param(
+            order(basket(quantity="1,5")), "quantity: not a whole number", API_KEY, id="1,5"
+        ),
         pytest.param(order(basket(float("nan"))), "price: not a finite number", API_KEY, id="NaN"),
         pytest.param(order(basket(float("inf"))), "price: not a finite", API_KEY, id="Infinity"),
-        pytest.param(order(basket(quantity=True)), "quantity: not a whole number", API_KEY, id="bool"),
+        pytest.param(
+            order(basket(quantity=True)), "quantity: not a whole number", API_KEY, id="bool"
+        ),
         pytest.param(
             order(baskets={"1": basket()}), "baskets is \"{'1'", API_KEY, id="baskets_as_an_object"
         ),
@@ -604,7 +608,10 @@ NO_UTM_COLUMNS = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "ut
             id="show_not_an_object",
         ),
         pytest.param(
-            event(id="24080\x1b"), "id '24080\\x1b' is not an id", {"source": "qtickets_api"}, id="id"
+            event(id="24080\x1b"),
+            "id '24080\\x1b' is not an id",
+            {"source": "qtickets_api"},
+            id="id",
         ),
     ],
 )

@@ -275,7 +275,10 @@ TEN_MB = "9" * (10 << 20)
     ("row", "reason", "key"),
     [
         pytest.param(
-            _sale(tickets_sold="1e300"), "tickets_sold: not a whole number: '1e300'", KEY, id="1e300"
+            _sale(tickets_sold="1e300"),
+            "tickets_sold: not a whole number: '1e300'",
+            KEY,
+            id="1e300",
         ),
         pytest.param(
             _sale(tickets_sold=1e300), "tickets_sold: whole number too large", KEY, id="1e300_cell"
@@ -310,9 +313,7 @@ TEN_MB = "9" * (10 << 20)
             _sale(tickets_sold="1,5"), "tickets_sold: not a whole number: '1,5'", KEY, id="1,5"
         ),
         pytest.param(_sale(tickets_sold=True), "tickets_sold: not a whole number", KEY, id="bool"),
-        pytest.param(
-            _sale(revenue=float("nan")), "revenue: not a finite number", KEY, id="NaN"
-        ),
+        pytest.param(_sale(revenue=float("nan")), "revenue: not a finite number", KEY, id="NaN"),
         pytest.param(
             _sale(revenue=float("inf")), "revenue: not a finite number", KEY, id="Infinity"
         ),

@@ -326,7 +326,9 @@ def test_ugly_values_are_rejects_naming_the_field_with_key_and_facts(
 def test_a_banner_whose_fields_cannot_be_staged_rejects_its_days(
     banner: dict[str, Any], group: dict[str, Any], reason: str
 ) -> None:
-    info = banner_info({"id": 228500001, "ad_group_id": 146700001, **banner}, {"146700001": group}, {})
+    info = banner_info(
+        {"id": 228500001, "ad_group_id": 146700001, **banner}, {"146700001": group}, {}
+    )
     result = stat_row(_row(), info, "own", CITIES)
 
     assert isinstance(result, Reject)

@@ -68,7 +68,9 @@ RAW_CELL_MAX: Final = 1000
 """How much of one refused cell a reject keeps (`rejects.raw` keeps 4,000 characters in all);
 cut before scrubbing, whose patterns take quadratic time on a 10 MB run of digits."""
 
-_CONTROL: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_CONTROL: Final = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
 """Characters no field may hold: C0/C1 controls (tab, newline and CR are whitespace, folded by
 `clean_text`), bidirectional overrides (which make a name read differently than it is) and lone
 surrogates (which no UTF-8 column can store)."""
@@ -86,7 +88,9 @@ def named(field: str) -> Iterator[None]:
         raise BadValue(f"{field}: {exc}") from exc
 
 
-def read_int(value: object, field: str, column: IntColumn = INT64, *, negative: bool = False) -> int:
+def read_int(
+    value: object, field: str, column: IntColumn = INT64, *, negative: bool = False
+) -> int:
     """A whole number that fits `column`; negative ones only where `negative` allows them."""
     with named(field):
         number = parse_int(value)
@@ -139,9 +143,7 @@ def read_text(value: object, field: str, limit: int, *, required: bool = False) 
         raise BadValue(f"{field}: not text: {type(value).__name__} {preview(value)}")
     bad = _CONTROL.search(text)
     if bad is not None:
-        raise BadValue(
-            f"{field}: control character U+{ord(bad.group()):04X} in {preview(text)}"
-        )
+        raise BadValue(f"{field}: control character U+{ord(bad.group()):04X} in {preview(text)}")
     cleaned = clean_text(text)
     if len(cleaned) > limit:
         raise BadValue(f"{field}: longer than {limit} characters ({len(cleaned)})")

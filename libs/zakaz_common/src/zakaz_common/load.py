@@ -136,7 +136,7 @@ class Stager:
         *,
         batch_rows: int = INSERT_BATCH_ROWS,
         extra: tuple[str, ...] = (),
-        on_reject: Callable[[Reject], None] | None = None,
+        on_reject: Callable[[Reject], object] | None = None,
     ) -> None:
         self._wh = wh
         #: Where rows the warehouse refuses go; None: a refused block fails the run.
@@ -232,7 +232,7 @@ def stage(
     rows: Iterable[Mapping[str, Any]],
     loaded_at: int,
     *,
-    on_reject: Callable[[Reject], None] | None = None,
+    on_reject: Callable[[Reject], object] | None = None,
 ) -> int:
     """Stage rows for a run; returns how many were handed over (refused ones included)."""
     stager = Stager(wh, spec, run_id, loaded_at, on_reject=on_reject)

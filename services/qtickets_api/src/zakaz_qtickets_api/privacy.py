@@ -37,7 +37,9 @@ def safe_order(raw: Mapping[str, Any]) -> dict[str, Any]:
     order: dict[str, Any] = {k: safe_value(raw[k]) for k in _ORDER_KEYS if k in raw}
     utm = raw.get("utm")
     # `[]` is PHP's empty map; any other list or scalar is the wrong shape, for transform to reject.
-    order["utm"] = safe_utm(utm) if utm is None or utm == [] or isinstance(utm, str | dict) else _kind(utm)
+    order["utm"] = (
+        safe_utm(utm) if utm is None or utm == [] or isinstance(utm, str | dict) else _kind(utm)
+    )
     baskets = raw.get("baskets")
     if isinstance(baskets, list):
         order["baskets"] = [
