@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import date
 from decimal import Decimal
@@ -13,6 +14,9 @@ from zakaz_common.clickhouse import Warehouse
 from zakaz_common.errors import LoadError
 from zakaz_common.facts import SALES
 from zakaz_common.load import Reject, Stager, stage
+from zakaz_common.manifest import SourceManifest
+from zakaz_common.runs import RunRequest, execute
+from zakaz_common.settings import CoreSettings
 
 DAY = date(2026, 11, 2)
 
@@ -67,3 +71,24 @@ def test_without_a_callback_a_refused_block_fails_as_before(wh: Warehouse) -> No
     bad["tickets_sold"] = 10**20
     with pytest.raises(LoadError, match="tickets_sold"):
         stage(wh, SALES, "r3", [sale(DAY, "1", 1, "1.00"), bad], int(time.time()))
+
+
+def test_a_run_records_the_row_the_warehouse_refused_and_loads_the_rest(
+    wh: Warehouse, core: CoreSettings, sample: SourceManifest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The sample source stages its ticket counts unchecked: 10**20 reaches the warehouse.
+    rows = [["2025-06-01", 1, 2, "100"], ["2025-06-02", 2, 10**20, "700"]]
+    monkeypatch.setenv("SAMPLE_ROWS", json.dumps(rows))
+
+    summary = execute(sample, RunRequest(), wh=wh, core=core)
+
+    assert summary.status == "success", summary.message
+    assert wh.rows(
+        "SELECT sale_date, event_id, tickets_sold FROM fact_qtickets_sales_daily FINAL "
+        "WHERE _deleted = 0"
+    ) == [(date(2025, 6, 1), "1", 2)]
+    [(entity, reason)] = wh.rows(
+        "SELECT entity, reason FROM rejects WHERE run_id = {r:String}", {"r": summary.run_id}
+    )
+    assert entity == SALES.staging
+    assert reason.startswith("tickets_sold: the warehouse refused the value (")
