@@ -19,7 +19,6 @@ page by construction; `test_engine` checks it on generated orders.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -68,17 +67,6 @@ _TAG: Final = "(" + _WORD + "( " + _WORD + ")*)?"
 _TAGS_OK: Final = "^" + _TAG + "(\\\\x01" + _TAG + "){4}$"
 _TAG_BAD: Final = "(^|\\\\x01)(true|false|[-+0-9.eE]*[-+.eE][-+0-9.eE]*|[0-9]{16,})(\\\\x01|$)"
 _TAGS: Final = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
-
-
-_BASKETS_OBJECT: Final = re.compile(rb'(?<!\\)"baskets"\s*:\s*\{')
-"""`baskets` sent as an object: the engine's JSON reader takes `{}` as an empty list (an order
-that would vanish as refunded), so such a page goes to the Python reader, which rejects it."""
-
-
-def engine_may_read(body: bytes) -> bool:
-    """Whether a page's bytes may go to the engine (no shape it would read more leniently than
-    the Python reader); a key quoted inside a string (`\\"baskets\\"`) does not count."""
-    return _BASKETS_OBJECT.search(body) is None
 
 
 def _state(x: str) -> str:

@@ -131,9 +131,8 @@ class OrderStream:
             return
         body = page.body
         if page.records is None and body is not None:
-            if self.staging is None or not engine.engine_may_read(body):
-                # Nothing may be staged (a dry run), or the page holds a shape the engine would
-                # read more leniently: the Python reader takes it.
+            if self.staging is None:
+                # Nothing may be staged (a dry run): the Python reader takes the page.
                 page = read_page("orders", page.number, body, safe_order, PageHistory())
             else:
                 if self._feed is None:
