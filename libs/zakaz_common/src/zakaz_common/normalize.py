@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from decimal import ROUND_HALF_UP, Context, Decimal, DecimalException, localcontext
+from decimal import ROUND_HALF_UP, Context, Decimal, DecimalException
 from typing import Final
 
 from zakaz_common.errors import BadValue
@@ -51,8 +51,7 @@ def parse_decimal(value: object) -> Decimal:
     # copy_abs and comparisons are exact (no context): `abs()` would round, and could raise.
     if exact.copy_abs() >= _MONEY_LIMIT:
         raise BadValue(f"number too large for Decimal(18, 2): {preview(value)}")
-    with localcontext(_CONTEXT):
-        money = exact.quantize(_CENTS, rounding=ROUND_HALF_UP)
+    money = exact.quantize(_CENTS, rounding=ROUND_HALF_UP, context=_CONTEXT)
     if not money.is_finite():
         raise BadValue(f"not a readable number: {preview(value)}")
     # "-0,001" would otherwise come back as Decimal("-0.00") and print with a minus.
