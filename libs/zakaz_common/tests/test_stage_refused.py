@@ -92,3 +92,17 @@ def test_a_run_records_the_row_the_warehouse_refused_and_loads_the_rest(
     )
     assert entity == SALES.staging
     assert reason.startswith("tickets_sold: the warehouse refused the value (")
+
+
+def test_a_systematic_refusal_fails_the_run_rather_than_rejecting_every_row(
+    wh: Warehouse,
+) -> None:
+    rows = [sale(DAY, str(i), 1, "10.00") for i in range(8)]
+    for row in rows:
+        row["tickets_sold"] = str(10**20)  # a source bug: a whole column of the wrong type
+    rejects: list[Reject] = []
+    stager = Stager(wh, SALES, "r4", int(time.time()), on_reject=rejects.append, refused_max=5)
+    stager.extend(rows)
+    with pytest.raises(LoadError, match="refused more than 5 rows of stg_qtickets_sales"):
+        stager.flush()
+    assert len(rejects) == 5

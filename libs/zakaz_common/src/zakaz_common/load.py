@@ -37,6 +37,10 @@ _QUOTED: Final = re.compile(r"'[^']*'|\"[^\"]*\"")
 _SUMMARY_MAX: Final = 160
 """How much of the warehouse's error a reject's reason keeps."""
 
+REFUSED_MAX: Final = 1000
+"""Refused rows one stager rejects before it fails the run instead: that many is a systematic
+fault (a column of the wrong type), not bad values, and bisecting it would cost an insert a row."""
+
 
 @dataclass(frozen=True)
 class FactSpec:
@@ -137,8 +141,10 @@ class Stager:
         batch_rows: int = INSERT_BATCH_ROWS,
         extra: tuple[str, ...] = (),
         on_reject: Callable[[Reject], object] | None = None,
+        refused_max: int = REFUSED_MAX,
     ) -> None:
         self._wh = wh
+        self._refused_max = refused_max
         #: Where rows the warehouse refuses go; None: a refused block fails the run.
         self._on_reject = on_reject
         self._spec = spec
@@ -149,6 +155,7 @@ class Stager:
         self._columns = spec.columns + extra
         self._buffer: dict[str, list[Any]] = {c: [] for c in self._columns}
         self._seq = 0
+        self._refused_rows = 0
 
     @property
     def staged(self) -> int:
@@ -195,13 +202,20 @@ class Stager:
             if self._on_reject is None or not _refused_value(exc):
                 raise
             if count == 1:
-                self._on_reject(self._refused({c: v[start] for c, v in buffer.items()}, exc))
+                self._refused_rows += 1
+                if self._refused_rows > self._refused_max:
+                    raise LoadError(
+                        f"the warehouse refused more than {self._refused_max} rows of "
+                        f"{self._spec.staging}: {self._refused(buffer, start, exc).reason}"
+                    ) from exc
+                self._on_reject(self._refused(buffer, start, exc))
                 return
             middle = start + count // 2
             self._insert(buffer, first, start, middle)
             self._insert(buffer, first, middle, stop)
 
-    def _refused(self, row: Mapping[str, Any], exc: BaseException) -> Reject:
+    def _refused(self, buffer: Mapping[str, list[Any]], index: int, exc: BaseException) -> Reject:
+        row = {c: v[index] for c, v in buffer.items()}
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         if not isinstance(exc, LoadError):
             # The driver's own errors arrive untranslated (it checks values as it encodes them).
