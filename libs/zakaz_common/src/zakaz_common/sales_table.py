@@ -8,13 +8,24 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Final
+from typing import Any, Final
 
+from zakaz_common.cities import CityDirectory
 from zakaz_common.errors import BadValue
-from zakaz_common.fields import ID_MAX, named, read_text
+from zakaz_common.fields import (
+    EVENT_NAME_MAX,
+    ID_MAX,
+    named,
+    read_city,
+    read_date,
+    read_int,
+    read_money,
+    read_text,
+    readable,
+)
 from zakaz_common.normalize import clean_text, preview
 
 _GROUPED_DIGITS: Final = re.compile(r"\d{1,3}(?:[ \u00a0\u202f]\d{3})+")
@@ -101,3 +112,29 @@ def _id_text(value: object) -> str:
     except BadValue as exc:
         # The field's name is added by `read_event_id`.
         raise BadValue(str(exc).removeprefix("id: ")) from exc
+
+
+def read_sales_row(cells: Mapping[str, Any], cities: CityDirectory) -> dict[str, Any]:
+    """The sales fields of one table row (cells by column name; a missing cell is blank).
+
+    Refusals name the table's column (`tickets_sold: cannot be negative: '-5'`): a sales row
+    counts tickets sold and money taken, so neither may be negative.
+    """
+    return {
+        "sale_date": read_date(cells.get("date", ""), "date"),
+        "event_id": read_event_id(cells.get("event_id", "")),
+        "event_name": read_text(cells.get("event_name", ""), "event_name", EVENT_NAME_MAX),
+        "city": read_city(cells.get("city", ""), cities),
+        "tickets_sold": read_int(cells.get("tickets_sold", ""), "tickets_sold"),
+        "revenue": read_money(cells.get("revenue", ""), "revenue"),
+    }
+
+
+def sales_key(cells: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """The key columns of the sales fact that a (rejected) row still has, as they are staged."""
+    return {"source": source} | readable(
+        {
+            "sale_date": lambda: read_date(cells.get("date", ""), "date"),
+            "event_id": lambda: read_event_id(cells.get("event_id", "")),
+        }
+    )

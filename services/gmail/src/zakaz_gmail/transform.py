@@ -17,7 +17,7 @@ the most recent message wins (`winning_rows`).
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Final, Literal
@@ -25,23 +25,15 @@ from typing import Any, Final, Literal
 from zakaz_common.cities import CityDirectory
 from zakaz_common.errors import BadValue
 from zakaz_common.facts import SALES
-from zakaz_common.fields import (
-    EVENT_NAME_MAX,
-    read_city,
-    read_date,
-    read_int,
-    read_money,
-    read_text,
-    readable,
-    reject_cell,
-)
+from zakaz_common.fields import reject_cell
 from zakaz_common.load import Reject
 from zakaz_common.sales_table import (
     SALES_COLUMNS,
     columns_by_header,
     expected_headers,
     header_key,
-    read_event_id,
+    read_sales_row,
+    sales_key,
 )
 
 from zakaz_gmail.mime import MailMessage, Part, decode_text
@@ -76,32 +68,6 @@ def find_header(rows: Sequence[Sequence[str]]) -> tuple[int, dict[str, int]] | N
     return None
 
 
-def _cell(cells: Mapping[str, str], name: str, read: Callable[[str, str], Any]) -> Any:
-    return read(cells.get(name, ""), name)
-
-
-def _sales_row(cells: Mapping[str, str], cities: CityDirectory) -> dict[str, Any]:
-    return {
-        "sale_date": _cell(cells, "date", read_date),
-        "event_id": _cell(cells, "event_id", read_event_id),
-        "event_name": read_text(cells.get("event_name", ""), "event_name", EVENT_NAME_MAX),
-        "city": read_city(cells.get("city", ""), cities),
-        # A sales report counts tickets sold and money taken: neither is ever negative.
-        "tickets_sold": _cell(cells, "tickets_sold", read_int),
-        "revenue": _cell(cells, "revenue", read_money),
-    }
-
-
-def _readable_key(cells: Mapping[str, str]) -> dict[str, Any]:
-    return readable(
-        {
-            "source": lambda: SOURCE,
-            "sale_date": lambda: _cell(cells, "date", read_date),
-            "event_id": lambda: _cell(cells, "event_id", read_event_id),
-        }
-    )
-
-
 @dataclass
 class TableRows:
     """One sales table read: rows, rejects, and rows skipped as blank or totals."""
@@ -129,12 +95,12 @@ def read_sales_table(
             out.skipped += 1
             continue
         try:
-            out.rows.append(_sales_row(cells, cities))
+            out.rows.append(read_sales_row(cells, cities))
         except BadValue as exc:
             raw: dict[str, Any] = {"src_msg_id": msg_id, "table": table.name, "row": index + 1}
             raw.update({k: reject_cell(v) for k, v in cells.items()})
             reason = f"message {msg_id}, {table.name} row {index + 1}: {exc}"
-            key = _readable_key(cells)
+            key = sales_key(cells, SOURCE)
             out.rejects.append(Reject("sales", raw, reason, key=key, facts=(SALES.fact,)))
     return out
 

@@ -21,9 +21,7 @@ from zakaz_common.facts import EVENTS, INVENTORY, SALES
 from zakaz_common.fields import (
     EVENT_NAME_MAX,
     read_city,
-    read_date,
     read_int,
-    read_money,
     read_optional_date,
     read_text,
     readable,
@@ -40,6 +38,8 @@ from zakaz_common.sales_table import (
     expected_headers,
     header_key,
     read_event_id,
+    read_sales_row,
+    sales_key,
 )
 
 SOURCE: Final = "qtickets_sheets"
@@ -131,8 +131,8 @@ class RowCells:
         return read(self.cells.get(name, ""), name)
 
 
-Keys = Callable[[RowCells], Mapping[str, Callable[[], Any]]]
-"""How a tab reads the key columns of its fact from a row (those that read, for a reject)."""
+Keys = Callable[[RowCells], dict[str, Any]]
+"""The key columns of a tab's fact that a rejected row still has, as they are staged."""
 
 
 def _parse_tab(
@@ -163,23 +163,19 @@ def _parse_tab(
                     entity,
                     raw,
                     f"{tab} row {index + 1}: {exc}",
-                    key=readable(keys(row_cells)),
+                    key=keys(row_cells),
                     facts=(spec.fact,),
                 )
             )
     return parsed
 
 
-def _event_keys(c: RowCells) -> Mapping[str, Callable[[], Any]]:
-    return {"source": lambda: SOURCE, "event_id": lambda: c.get("event_id", read_event_id)}
+def _event_keys(c: RowCells) -> dict[str, Any]:
+    return {"source": SOURCE} | readable({"event_id": lambda: c.get("event_id", read_event_id)})
 
 
-def _sales_keys(c: RowCells) -> Mapping[str, Callable[[], Any]]:
-    return {
-        "source": lambda: SOURCE,
-        "sale_date": lambda: c.get("date", read_date),
-        "event_id": lambda: c.get("event_id", read_event_id),
-    }
+def _sales_keys(c: RowCells) -> dict[str, Any]:
+    return sales_key(c.cells, SOURCE)
 
 
 def _city(cities: CityDirectory) -> Callable[[Any, str], str]:
@@ -232,17 +228,9 @@ def parse_sales(
     """The Sales tab: one row per sale record; rows of one (date, event) add up when loaded."""
 
     def build(c: RowCells) -> dict[str, Any]:
-        event_id = c.get("event_id", read_event_id)
-        return {
-            "source": SOURCE,
-            "sale_date": c.get("date", read_date),
-            "event_id": event_id,
-            "event_name": c.get("event_name") or names.get(event_id, ""),
-            "city": c.get("city", _city(cities)),
-            # A sales row counts tickets sold and money taken: neither is ever negative.
-            "tickets_sold": c.get("tickets_sold", read_int),
-            "revenue": c.get("revenue", read_money),
-        }
+        row = read_sales_row(c.cells, cities)
+        row["event_name"] = row["event_name"] or names.get(row["event_id"], "")
+        return {"source": SOURCE, **row}
 
     return _parse_tab("sales", tab, rows, SALES_COLUMNS, build, SALES, _sales_keys)
 
