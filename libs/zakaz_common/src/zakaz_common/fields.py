@@ -58,9 +58,6 @@ ID_MAX: Final = 64
 UTM_MAX: Final = 500
 """A UTM tag is a slug; the engine takes tags of up to 200 characters itself, Python up to this."""
 
-ACCOUNT_MAX: Final = 100
-"""Account labels come from our own settings (a login, an agency client)."""
-
 DATE_TEXT_MAX: Final = 64
 """The longest date text a sheet shows (`2025-01-15T14:30:00.000000+03:00` is 32)."""
 
