@@ -76,6 +76,15 @@ def test_a_rejected_whole_key_keeps_its_last_good_value(wh: Warehouse) -> None:
     assert result.held_dates == (DAY.isoformat(),)
 
 
+def test_a_new_key_with_a_rejected_row_gets_its_readable_rows(wh: Warehouse) -> None:
+    # Nothing was loaded for the key before, so there is no good value to keep.
+    key = {"source": "qtickets_sheets", "sale_date": DAY, "event_id": "7"}
+    result = run(wh, SALES, [sale(DAY, "7", 1, "100.00")], SHEETS, [rejected(key)])
+
+    assert sales(wh)[(DAY, "7")] == (1, Decimal("100.00"))
+    assert (result.upserted, result.held) == (1, 0)
+
+
 def test_a_held_key_that_is_only_rejected_is_not_retracted(wh: Warehouse) -> None:
     run(wh, SALES, GOOD, SHEETS)
     key = {"source": "qtickets_sheets", "sale_date": DAY, "event_id": "8"}

@@ -206,3 +206,79 @@ def test_template_values_skip_undefined_and_encode() -> None:
 )
 def test_ad_link_of_each_type(ad: dict[str, Any], link: str | None) -> None:
     assert ad_link(ad) == link
+
+
+DIRECT_KEY = {
+    "account": "a",
+    "stat_date": date(2025, 6, 1),
+    "campaign_id": "62384014",
+    "ad_group_id": "5012233441",
+    "ad_id": AD,
+}
+
+
+@pytest.mark.parametrize(
+    ("changes", "link", "reason", "key"),
+    [
+        pytest.param(
+            {"Impressions": "99999999999999999999"},
+            None,
+            "Impressions: out of range for UInt64",
+            DIRECT_KEY,
+            id="20_nines",
+        ),
+        pytest.param({"Cost": "1e300"}, None, "Cost is not an amount", DIRECT_KEY, id="1e300"),
+        pytest.param(
+            {"Cost": "9" * (10 << 20)}, None, "Cost is too long", DIRECT_KEY, id="10_MB_cost"
+        ),
+        pytest.param(
+            {"Cost": "10000000000000000"}, None, "Cost too large", DIRECT_KEY, id="10**16"
+        ),
+        pytest.param({"Clicks": "-5"}, None, "Clicks is not a whole", DIRECT_KEY, id="-5"),
+        pytest.param(
+            {"CampaignName": "Кампания\x00\x1b[31m"},
+            None,
+            "CampaignName: control character U+0000",
+            DIRECT_KEY,
+            id="control_chars_in_name",
+        ),
+        pytest.param(
+            {"CampaignName": "К" * 10_485_760},
+            None,
+            "CampaignName: longer than 500 characters",
+            DIRECT_KEY,
+            id="10_485_760_char_name",
+        ),
+        pytest.param(
+            {"AdId": "1" * 65},
+            None,
+            "AdId is not a number",
+            {k: v for k, v in DIRECT_KEY.items() if k != "ad_id"},
+            id="ad_id_too_long",
+        ),
+        pytest.param(
+            {},
+            "https://x.ru/?utm_content=spb%00_14_06",
+            "utm_content: control character U+0000",
+            DIRECT_KEY,
+            id="control_chars_in_utm",
+        ),
+        pytest.param(
+            {"Date": "01.06.2025"},
+            None,
+            "Date is not YYYY-MM-DD",
+            {k: v for k, v in DIRECT_KEY.items() if k != "stat_date"},
+            id="bad_date_keeps_the_rest_of_the_key",
+        ),
+    ],
+)
+def test_ugly_values_are_rejects_naming_the_field_with_key_and_facts(
+    changes: dict[str, str], link: str | None, reason: str, key: dict[str, Any]
+) -> None:
+    out = to_row(record(**changes), account="a", include_vat=True, links={AD: link})
+
+    assert isinstance(out, Reject)
+    assert out.reason.startswith(reason)
+    assert out.key == key
+    assert out.facts == (DIRECT.fact,)
+    assert len(str(out.raw)) < 2000

@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 from zakaz_common.cities import CityDirectory
 from zakaz_common.errors import BadValue
+from zakaz_common.sales_table import parse_event_id
 from zakaz_common.timeutil import MSK
 from zakaz_gmail.mime import MailMessage, Part, b64url_decode, classify, decode_text, leaf_parts
 from zakaz_gmail.query import in_window, message_day, search_query
 from zakaz_gmail.tables import html_tables
-from zakaz_gmail.transform import find_header, message_sales, parse_event_id, winning_rows
+from zakaz_gmail.transform import find_header, message_sales, winning_rows
 
 CITIES = CityDirectory.bundled()
 NBSP = "\u00a0"
@@ -334,6 +335,80 @@ def test_a_bad_row_is_rejected_with_message_row_and_column_without_other_columns
     assert isinstance(reject.raw, dict)
     assert reject.raw["src_msg_id"] == "m1" and reject.raw["revenue"] == "н/д"
     assert "Петров" not in str(reject.raw) and "903" not in str(reject.raw)
+
+
+GMAIL_KEY = {"source": "gmail", "sale_date": JUNE_2, "event_id": "24080"}
+
+
+def _csv_row(**cells: str) -> Part:
+    row = {"date": "02.06.2025", "event_id": "24080", "event_name": "Стендап", "city": "Москва"}
+    row |= {"tickets_sold": "3", "revenue": "100"} | cells
+    header = ";".join(row)
+    return _file("csv", "sales.csv", f"{header}\r\n{';'.join(row.values())}\r\n".encode())
+
+
+@pytest.mark.parametrize(
+    ("cells", "reason", "key"),
+    [
+        pytest.param(
+            {"tickets_sold": "-5"}, "tickets_sold: cannot be negative", GMAIL_KEY, id="-5"
+        ),
+        pytest.param({"revenue": "−100 ₽"}, "revenue: cannot be negative", GMAIL_KEY, id="-100"),
+        pytest.param(
+            {"tickets_sold": "1e300"}, "tickets_sold: not a whole number", GMAIL_KEY, id="e"
+        ),
+        pytest.param(
+            {"tickets_sold": "99999999999999999999"},
+            "tickets_sold: out of range for Int64",
+            GMAIL_KEY,
+            id="20_nines",
+        ),
+        pytest.param(
+            {"revenue": "9" * 100_000}, "revenue: too long for a number", GMAIL_KEY, id="100_kB"
+        ),
+        pytest.param(
+            {"tickets_sold": "1,5"}, "tickets_sold: not a whole number", GMAIL_KEY, id="1,5"
+        ),
+        pytest.param(
+            {"event_id": "24080\x00\x1b[31m"},
+            "event_id: control character U+0000",
+            {"source": "gmail", "sale_date": JUNE_2},
+            id="control_chars",
+        ),
+        pytest.param(
+            {"event_name": "Ш" * 100_000},
+            "event_name: longer than 500 characters",
+            GMAIL_KEY,
+            id="100_000_char_name",
+        ),
+        pytest.param(
+            {"date": "31.02.2025"},
+            "date: impossible date",
+            {"source": "gmail", "event_id": "24080"},
+            id="bad_date",
+        ),
+    ],
+)
+def test_ugly_values_are_rejects_naming_the_field_with_key_and_facts(
+    cells: dict[str, str], reason: str, key: dict[str, Any]
+) -> None:
+    result = message_sales(_message(_csv_row(**cells), msg_id="m1"), CITIES)
+
+    assert result.rows == []
+    [reject] = result.rejects
+    assert reject.reason.startswith(f"message m1, attachment sales.csv row 2: {reason}")
+    assert reject.key == key
+    assert reject.facts == ("fact_qtickets_sales_daily",)
+    assert len(str(reject.raw)) < 2000
+
+
+def test_a_csv_cell_over_the_csv_limit_rejects_the_attachment_not_the_run() -> None:
+    result = message_sales(_message(_csv_row(event_name="Ш" * 10_485_760), msg_id="m1"), CITIES)
+
+    assert result.rows == [] and result.outcome == "rejected"
+    [reject] = result.rejects
+    assert reject.entity == "attachment"
+    assert "it is not readable CSV (field larger than field limit" in reject.reason
 
 
 @pytest.mark.parametrize(

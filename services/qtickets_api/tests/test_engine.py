@@ -141,6 +141,16 @@ LOOSE = {
     "utm tag 'false'": order(utm={"utm_campaign": "false"}),
     "utm tag with a control character": order(utm={"utm_source": "vk\u0001cpc"}),
     "utm last tag as a number word": order(utm={"utm_source": "vk", "utm_term": "1e5"}),
+    # What a tester saw stop a run or vanish: each is a reject (or a sale) on both paths.
+    "quantity 10**20": order(baskets=[basket(quantity=10**20)]),
+    "quantity of 20 nines": order(baskets=[basket(quantity="99999999999999999999")]),
+    "price 1e300": order(baskets=[basket(price=1e300)]),
+    "negative quantity": order(baskets=[basket(quantity=-5)]),
+    "baskets as an empty object": order(baskets={}),
+    "baskets as an object": order(baskets={"1": basket()}),
+    "utm as a list": order(utm=["utm_source=vk"]),
+    "utm tag with control characters": order(utm={"utm_source": "24080\x00\x1b[31m"}),
+    "event id with control characters": order(event_id="24080\x00\x1b[31m"),
 }
 
 
@@ -497,3 +507,32 @@ def test_a_page_left_for_the_engine_is_read_by_python_when_nothing_may_be_staged
     assert dry.counts["orders"] == len(STRICT)
     assert dry.counts["sales_rows"] > 10
     assert dry.engine_pages == 0
+
+
+def test_orders_outside_the_column_ranges_or_shapes_are_rejects_on_the_engine_path(
+    wh: Warehouse,
+) -> None:
+    # The tester's cases: `{}` baskets vanished as refunded, 10**20 tickets stopped the run.
+    # The engine cannot parse a baskets object (nor read 10**20 as plain digits), so those
+    # pages go to the Python reader, which now rejects what it used to skip or stage.
+    pages = pages_of(
+        [
+            order(),
+            order(baskets={}),
+            order(baskets={"1": basket()}),
+            order(baskets=[basket(quantity=10**20)]),
+            order(utm={"utm_source": "vk\x00\x1b[31m"}),
+        ]
+    )
+    stream = read(wh, "shapes", pages, raw=True)
+
+    key = {"source": "qtickets_api", "sale_date": date(2026, 9, 10), "event_id": "24001"}
+    facts = ("fact_qtickets_sales_daily", "fact_qtickets_sales_utm_daily")
+    assert sorted((r.reason, r.key, r.facts) for r in stream.rejects) == [
+        ("order '2': baskets is '<dict>', not a list", key, facts),
+        ("order '3': baskets is '<dict>', not a list", key, facts),
+        ("order '4': quantity: out of range for Int64: '1e+20'", key, facts),
+        ("order '5': utm_source: control character U+0000 in 'vk\\x00\\x1b[31m'", key, facts),
+    ]
+    assert stream.counts["sales_rows"] == 1
+    assert sum(staged(wh, "shapes").values()) == 2  # one sale, in both staging tables

@@ -484,3 +484,160 @@ def test_plain_ids_and_timestamps_pass_unchanged_and_scrubbing_would_not_change_
 )
 def test_anything_else_is_scrubbed(text: str, leak: str) -> None:
     assert leak not in safe_value(text)
+
+
+API_KEY = {"source": "qtickets_api", "sale_date": JUNE_3, "event_id": "24089"}
+SALES_FACTS = ("fact_qtickets_sales_daily", "fact_qtickets_sales_utm_daily")
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason", "key"),
+    [
+        pytest.param(
+            order(basket(quantity=10**20)),
+            "quantity: out of range for Int64: '100000000000000000000'",
+            API_KEY,
+            id="quantity_10**20",
+        ),
+        pytest.param(
+            order(basket(quantity="99999999999999999999")),
+            "quantity: out of range for Int64",
+            API_KEY,
+            id="quantity_20_nines",
+        ),
+        pytest.param(
+            order(basket(quantity=2**62), basket(quantity=2**62)),
+            "tickets_sold: the total",
+            API_KEY,
+            id="tickets_total_over_int64",
+        ),
+        pytest.param(order(basket(1e300)), "price: number too large", API_KEY, id="price_1e300"),
+        pytest.param(
+            order(basket("9" * (10 << 20))), "price: too long for a number", API_KEY, id="10_MB"
+        ),
+        pytest.param(order(basket(quantity=-5)), "quantity: cannot be negative", API_KEY, id="-5"),
+        pytest.param(order(basket("-100")), "price: cannot be negative", API_KEY, id="-100"),
+        pytest.param(
+            order(basket(quantity="1,5")), "quantity: not a whole number", API_KEY, id="1,5"
+        ),
+        pytest.param(order(basket(float("nan"))), "price: not a finite number", API_KEY, id="NaN"),
+        pytest.param(order(basket(float("inf"))), "price: not a finite", API_KEY, id="Infinity"),
+        pytest.param(
+            order(basket(quantity=True)), "quantity: not a whole number", API_KEY, id="bool"
+        ),
+        pytest.param(
+            order(baskets={"1": basket()}), "baskets is \"{'1'", API_KEY, id="baskets_as_an_object"
+        ),
+        pytest.param(order(utm=["vk"]), "utm is \"['vk']\", not an object", API_KEY, id="utm_list"),
+        pytest.param(
+            order(utm={"utm_source": "24080\x00\x1b[31m"}),
+            "utm_source: control character U+0000",
+            API_KEY,
+            id="utm_control_chars",
+        ),
+        pytest.param(
+            order(utm={"utm_term": {"a": 1}}), "utm_term: not text: dict", API_KEY, id="utm_object"
+        ),
+        pytest.param(
+            order(event_id="24080\x00\x1b[31m"),
+            "event_id '24080\\x00\\x1b[31m' is not an id",
+            {"source": "qtickets_api", "sale_date": JUNE_3},
+            id="event_id_control_chars",
+        ),
+        pytest.param(
+            order(event_id="²"),
+            "event_id '²' is not an id",
+            {"source": "qtickets_api", "sale_date": JUNE_3},
+            id="event_id_superscript",
+        ),
+        pytest.param(
+            order(payed_at="9" * (10 << 20)),
+            "payed_at: too long for a date",
+            {"source": "qtickets_api", "event_id": "24089"},
+            id="payed_at_10_MB",
+        ),
+    ],
+)
+def test_ugly_orders_are_rejects_naming_the_field_with_key_and_facts(
+    raw: dict[str, Any], reason: str, key: dict[str, Any]
+) -> None:
+    found = read_order(raw)
+
+    assert isinstance(found, Reject)
+    assert found.reason.startswith(f"order '2051187': {reason}")
+    assert found.key == key
+    assert found.facts == SALES_FACTS
+
+
+def test_the_privacy_boundary_keeps_a_wrong_shape_for_the_transform_to_reject() -> None:
+    assert safe_order(order(baskets={}))["baskets"] == "<dict>"
+    assert safe_order(order(utm=["vk"]))["utm"] == "<list>"
+    assert safe_order(order(utm=[]))["utm"] == {t: "" for t in NO_UTM_COLUMNS}
+    for raw in (order(baskets={}), order(utm=[1])):
+        assert isinstance(read_order(safe_order(raw)), Reject)
+
+
+NO_UTM_COLUMNS = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason", "key"),
+    [
+        pytest.param(
+            event(name="Стендап\x00\x1b[31m"),
+            "name: control character U+0000",
+            {"source": "qtickets_api", "event_id": "24080"},
+            id="name_control_chars",
+        ),
+        pytest.param(
+            event(name="Ш" * 10_485_760),
+            "name: longer than 500 characters",
+            {"source": "qtickets_api", "event_id": "24080"},
+            id="name_10_485_760_chars",
+        ),
+        pytest.param(
+            event("Москва" * 20),
+            "city: longer than 100 characters",
+            {"source": "qtickets_api", "event_id": "24080"},
+            id="city_too_long",
+        ),
+        pytest.param(
+            event(shows=[5]),
+            "a show is '5', not an object",
+            {"source": "qtickets_api", "event_id": "24080"},
+            id="show_not_an_object",
+        ),
+        pytest.param(
+            event(id="24080\x1b"),
+            "id '24080\\x1b' is not an id",
+            {"source": "qtickets_api"},
+            id="id",
+        ),
+    ],
+)
+def test_ugly_events_are_rejects_with_key_and_facts(
+    raw: dict[str, Any], reason: str, key: dict[str, Any]
+) -> None:
+    found = read_event(raw, CityDirectory.bundled())
+
+    assert isinstance(found, Reject)
+    assert reason in found.reason
+    assert found.key == key
+    assert found.facts == ("dim_events_src", "fact_qtickets_inventory_latest")
+
+
+@pytest.mark.parametrize(
+    ("seats", "reason"),
+    [
+        pytest.param([{"max_quantity": 10**20, "available": True}], "max_quantity: out of range"),
+        pytest.param(["seat"], "a seat is 'seat', not an object"),
+        pytest.param(
+            [{"max_quantity": 1, "available": True, "free_quantity": -5}],
+            "free_quantity: cannot be negative",
+        ),
+    ],
+    ids=["max_quantity_10**20", "seat_not_an_object", "negative_free"],
+)
+def test_unreadable_seats_fail_the_show(seats: list[Any], reason: str) -> None:
+    with pytest.raises(BadValue, match=reason):
+        show_inventory(seats)

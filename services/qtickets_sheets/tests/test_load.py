@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from sheets_support import SheetsSandbox
+from zakaz_common.alerts import open_alerts
 from zakaz_common.clickhouse import Warehouse
 from zakaz_common.runs import RunRequest, RunSummary, execute
 from zakaz_common.settings import CoreSettings
@@ -150,8 +151,11 @@ def test_a_window_replaces_only_the_sales_of_its_dates(
     today = today_msk()
     old = next(k for k in sorted(rows_of) if k[0] < today - timedelta(days=5))
     recent = next(k for k in sorted(rows_of) if k[0] >= today - timedelta(days=2))
+    # The sheet's unreadable rows go too: a row of an event with an unreadable date would hold
+    # back every key of that event from retraction (see the test below).
+    bad = [b["row"] for b in sheets_env.truth()["bad_rows"] if b["tab"] == "Sales"]
     sheets_env.control(
-        "sheets/rows/delete", {"tab": "Sales", "rows": rows_of[old] + rows_of[recent]}
+        "sheets/rows/delete", {"tab": "Sales", "rows": rows_of[old] + rows_of[recent] + bad}
     )
 
     narrow = _run(wh, days=3)
@@ -163,6 +167,29 @@ def test_a_window_replaces_only_the_sales_of_its_dates(
     assert old in sales  # outside the window: this run did not speak for it
     assert _run(wh).status == "success"
     assert old not in _sales(wh)
+
+
+def test_a_row_with_an_unreadable_date_holds_back_its_events_keys_not_others(
+    sheets_env: SheetsSandbox, wh: Warehouse
+) -> None:
+    assert _run(wh).status == "success"
+    rows_of = sheets_env.sales_rows()
+    [raw] = [r for (r,) in wh.rows("SELECT raw FROM rejects") if "31.02." in r]
+    bad_event = str(json.loads(raw)["event_id"])
+    held = sorted(k for k in rows_of if k[1] == bad_event)[0]
+    other = sorted(k for k in rows_of if k[1] != bad_event)[0]
+    sheets_env.control(
+        "sheets/rows/delete", {"tab": "Sales", "rows": rows_of[held] + rows_of[other]}
+    )
+
+    summary = _run(wh)
+
+    sales = _sales(wh)
+    assert held in sales  # the dated-31.02 row of that event may be this very sale
+    assert other not in sales  # truly gone upstream
+    assert summary.counts["held_back"] >= 1
+    assert held[0].isoformat() in summary.counts["held_back_dates"]
+    assert any(a.kind == "held_back" for a in open_alerts(wh, "qtickets_sheets"))
 
 
 def test_a_missing_header_fails_the_run_and_changes_nothing(

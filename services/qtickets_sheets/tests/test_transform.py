@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from zakaz_common.cities import CityDirectory
 from zakaz_common.errors import BadValue, StructuralError
+from zakaz_common.sales_table import parse_event_id
 from zakaz_common.timeutil import MSK
 from zakaz_qtickets_sheets.transform import (
     EVENTS_COLUMNS,
@@ -16,7 +17,6 @@ from zakaz_qtickets_sheets.transform import (
     SALES_COLUMNS,
     find_header,
     in_window,
-    parse_event_id,
     parse_events,
     parse_inventory,
     parse_sales,
@@ -217,11 +217,6 @@ def _sale(**changes: Any) -> list[Any]:
             (date(2025, 1, 15), "24080", "москва", 1200, "5400.00"),
             id="grouped_count",
         ),
-        pytest.param(
-            _sale(revenue="-1 800,00 ₽", tickets_sold="-1"),
-            (date(2025, 1, 15), "24080", "москва", -1, "-1800.00"),
-            id="refund_row_negative",
-        ),
     ],
 )
 def test_sales_values(row: list[Any], expected: tuple[Any, ...]) -> None:
@@ -270,6 +265,115 @@ def test_unreadable_sales_rows_are_rejected_with_reasons(row: list[Any], reason:
     assert reason in parsed.rejects[0].reason
     assert parsed.rejects[0].entity == "sales"
     assert parsed.rejects[0].raw["row"] == 2  # type: ignore[index,call-overload]
+
+
+KEY = {"source": "qtickets_sheets", "sale_date": date(2025, 1, 15), "event_id": "24080"}
+TEN_MB = "9" * (10 << 20)
+
+
+@pytest.mark.parametrize(
+    ("row", "reason", "key"),
+    [
+        pytest.param(
+            _sale(tickets_sold="1e300"),
+            "tickets_sold: not a whole number: '1e300'",
+            KEY,
+            id="1e300",
+        ),
+        pytest.param(
+            _sale(tickets_sold=1e300), "tickets_sold: whole number too large", KEY, id="1e300_cell"
+        ),
+        pytest.param(
+            _sale(tickets_sold="99999999999999999999"),
+            "tickets_sold: out of range for Int64: '99999999999999999999'",
+            KEY,
+            id="20_nines_tickets",
+        ),
+        pytest.param(
+            _sale(revenue=TEN_MB),
+            "revenue: too long for a number (10485760 characters)",
+            KEY,
+            id="10_MB_money",
+        ),
+        pytest.param(_sale(tickets_sold="-5"), "tickets_sold: cannot be negative", KEY, id="-5"),
+        pytest.param(_sale(revenue="−100 ₽"), "revenue: cannot be negative", KEY, id="-100_rub"),
+        pytest.param(
+            _sale(event_id="24080\x00\x1b[31m"),
+            "event_id: control character U+0000",
+            {"source": "qtickets_sheets", "sale_date": date(2025, 1, 15)},
+            id="control_chars_in_event_id",
+        ),
+        pytest.param(
+            _sale(event_name="Ш" * 10_485_760),
+            "event_name: longer than 500 characters (10485760)",
+            KEY,
+            id="10_485_760_char_name",
+        ),
+        pytest.param(
+            _sale(tickets_sold="1,5"), "tickets_sold: not a whole number: '1,5'", KEY, id="1,5"
+        ),
+        pytest.param(_sale(tickets_sold=True), "tickets_sold: not a whole number", KEY, id="bool"),
+        pytest.param(_sale(revenue=float("nan")), "revenue: not a finite number", KEY, id="NaN"),
+        pytest.param(
+            _sale(revenue=float("inf")), "revenue: not a finite number", KEY, id="Infinity"
+        ),
+        pytest.param(
+            _sale(date="31.02.2025"),
+            "date: impossible date",
+            {"source": "qtickets_sheets", "event_id": "24080"},
+            id="bad_date_keeps_source_and_event",
+        ),
+        pytest.param(_sale(city="Москва\x1b"), "city: control character U+001B", KEY, id="city"),
+    ],
+)
+def test_ugly_sales_values_are_rejects_naming_the_field_with_key_and_facts(
+    row: list[Any], reason: str, key: dict[str, Any]
+) -> None:
+    parsed = parse_sales("Sales", [SALES_HEADER, row], CITIES, {})
+
+    assert parsed.rows == []
+    [reject] = parsed.rejects
+    assert reject.reason.startswith(f"Sales row 2: {reason}")
+    assert reject.key == key
+    assert reject.facts == ("fact_qtickets_sales_daily",)
+
+
+def test_event_and_inventory_rejects_carry_their_fact_and_key() -> None:
+    events = parse_events(
+        "Events",
+        [["event_id", "event_name", "event_date", "city"], ["7", "x" * 501, "", "Москва"]],
+        CITIES,
+    )
+    inventory = parse_inventory(
+        "Inventory",
+        [
+            ["event_id", "event_date", "city", "tickets_total", "tickets_left"],
+            ["7", "", "Москва", "10**20", "1"],
+            ["8", "", "Москва", str(10**20), "1"],
+        ],
+        CITIES,
+        {},
+    )
+
+    assert [(r.reason, r.key, r.facts) for r in events.rejects] == [
+        (
+            "Events row 2: event_name: longer than 500 characters (501)",
+            {"source": "qtickets_sheets", "event_id": "7"},
+            ("dim_events_src",),
+        )
+    ]
+    assert [(r.reason, r.key, r.facts) for r in inventory.rejects] == [
+        (
+            "Inventory row 2: tickets_total: not a whole number: '10**20'",
+            {"source": "qtickets_sheets", "event_id": "7"},
+            ("fact_qtickets_inventory_latest",),
+        ),
+        (
+            "Inventory row 3: tickets_total: out of range for Int64: '100000000000000000000'",
+            {"source": "qtickets_sheets", "event_id": "8"},
+            ("fact_qtickets_inventory_latest",),
+        ),
+    ]
 
 
 def test_blank_rows_anywhere_are_skipped_and_counted() -> None:
@@ -358,7 +462,7 @@ def test_inventory_reads_counts_names_events_and_rejects_negative_seats() -> Non
         (r["event_id"], r["event_name"], r["tickets_total"], r["tickets_left"]) for r in parsed.rows
     ] == [("24080", "Стендап", 1200, 865)]
     assert [r.reason for r in parsed.rejects] == [
-        "Inventory row 3: tickets_left: a seat count cannot be negative: '-5'",
+        "Inventory row 3: tickets_left: cannot be negative: '-5'",
         "Inventory row 4: tickets_left: not a whole number: 'много'",
     ]
 

@@ -215,9 +215,9 @@ def test_an_all_zero_day_is_skipped() -> None:
     ("row", "reason"),
     [
         pytest.param(_row(spent="n/a"), "not a number", id="spent_not_a_number"),
-        pytest.param(_row(spent=None), "`spent` is missing", id="spent_missing"),
-        pytest.param(_row(spent="-5.00"), "`spent` is negative", id="negative_spend"),
-        pytest.param(_row(clicks=-1), "`clicks` is negative", id="negative_clicks"),
+        pytest.param(_row(spent=None), "spent: missing", id="spent_missing"),
+        pytest.param(_row(spent="-5.00"), "spent: cannot be negative", id="negative_spend"),
+        pytest.param(_row(clicks=-1), "clicks: cannot be negative", id="negative_clicks"),
         pytest.param(_row(shows=1.5), "not a whole number", id="fractional_shows"),
         pytest.param(_row(shows=True), "not a whole number", id="bool_shows"),
         pytest.param({**_row(), "date": "20.11.2025"}, "not YYYY-MM-DD", id="dotted_date"),
@@ -246,3 +246,104 @@ def test_item_rows_yield_each_day_and_reject_items_not_asked_for() -> None:
     assert len(stranger) == 1 and isinstance(stranger[0], Reject)
     assert "not asked for" in stranger[0].reason
     assert len(no_rows) == 1 and isinstance(no_rows[0], Reject)
+
+
+VK_KEY = {"account": "own", "stat_date": STAT_DATE, "banner_id": "228500001"}
+
+
+@pytest.mark.parametrize(
+    ("row", "reason", "key"),
+    [
+        pytest.param(_row(spent="1e300"), "spent: not a number: '1e300'", VK_KEY, id="1e300"),
+        pytest.param(_row(spent=1e300), "spent: number too large", VK_KEY, id="1e300_float"),
+        pytest.param(_row(spent=10**20), "spent: number too large", VK_KEY, id="10**20_spend"),
+        pytest.param(_row(shows=10**20), "shows: out of range for UInt64", VK_KEY, id="10**20"),
+        pytest.param(
+            _row(clicks="99999999999999999999"),
+            "clicks: out of range for UInt64",
+            VK_KEY,
+            id="20_nines",
+        ),
+        pytest.param(_row(spent="9" * (10 << 20)), "spent: too long", VK_KEY, id="10_MB"),
+        pytest.param(_row(spent="\u2212100 ₽"), "spent: cannot be negative", VK_KEY, id="-100"),
+        pytest.param(_row(shows=-5), "shows: cannot be negative", VK_KEY, id="-5"),
+        pytest.param(_row(shows="1,5"), "shows: not a whole number: '1,5'", VK_KEY, id="1,5"),
+        pytest.param(_row(spent=float("nan")), "spent: not a finite number", VK_KEY, id="NaN"),
+        pytest.param(_row(spent=float("inf")), "spent: not a finite number", VK_KEY, id="Inf"),
+        pytest.param(_row(clicks=True), "clicks: not a whole number", VK_KEY, id="bool"),
+        pytest.param(
+            {"date": "2025-11-20", "base": [1, 2]},
+            "no `base` metrics",
+            VK_KEY,
+            id="base_as_a_list",
+        ),
+        pytest.param(
+            {**_row(), "date": "20251120"},
+            "date: statistics date is not YYYY-MM-DD",
+            {"account": "own", "banner_id": "228500001"},
+            id="basic_iso_date",
+        ),
+    ],
+)
+def test_ugly_values_are_rejects_naming_the_field_with_key_and_facts(
+    row: dict[str, Any], reason: str, key: dict[str, Any]
+) -> None:
+    result = stat_row(row, _info("msk_02_12"), "own", CITIES)
+
+    assert isinstance(result, Reject)
+    assert result.reason.startswith(reason)
+    assert result.key == key
+    assert result.facts == ("fact_vk_ads_daily",)
+
+
+@pytest.mark.parametrize(
+    ("banner", "group", "reason"),
+    [
+        pytest.param(
+            {"urls": [{"url": "https://x.ru/?utm_content=msk_02_12"}]},
+            {},
+            "urls: list",
+            id="urls_as_a_list",
+        ),
+        pytest.param({"urls": "https://x.ru/"}, {}, "urls: str", id="urls_as_text"),
+        pytest.param(
+            {"urls": {"primary": {"url": "https://x.ru/?utm_content=msk%00%1b"}}},
+            {},
+            "utm_content: control character U+0000",
+            id="control_chars_in_utm",
+        ),
+        pytest.param(
+            {"urls": {"primary": {"url": "https://x.ru/?utm_term=" + "a" * 600}}},
+            {},
+            "utm_term: longer than 500 characters",
+            id="long_utm",
+        ),
+        pytest.param({}, {"name": "Г" * 10_485_760}, "ad_group_name: longer than 500", id="name"),
+        pytest.param({}, {"name": "Группа\x1b[31m"}, "ad_group_name: control", id="ctl_name"),
+        pytest.param({}, {"utm": ["utm_source=vk"]}, "ad group utm: list", id="group_utm_list"),
+    ],
+)
+def test_a_banner_whose_fields_cannot_be_staged_rejects_its_days(
+    banner: dict[str, Any], group: dict[str, Any], reason: str
+) -> None:
+    info = banner_info(
+        {"id": 228500001, "ad_group_id": 146700001, **banner}, {"146700001": group}, {}
+    )
+    result = stat_row(_row(), info, "own", CITIES)
+
+    assert isinstance(result, Reject)
+    assert result.reason.startswith(f"banner 228500001: {reason}")
+    assert result.key == VK_KEY
+    assert result.facts == ("fact_vk_ads_daily",)
+
+
+def test_item_rejects_carry_the_account_and_banner() -> None:
+    banners = {"228500001": _info("msk_02_12")}
+    [stranger] = item_rows({"id": 999, "rows": []}, banners, "own", CITIES)
+    [no_rows] = item_rows({"id": 228500001, "rows": {"0": _row()}}, banners, "own", CITIES)
+
+    assert isinstance(stranger, Reject) and isinstance(no_rows, Reject)
+    assert stranger.key == {"account": "own", "banner_id": "999"}
+    assert no_rows.key == {"account": "own", "banner_id": "228500001"}
+    assert no_rows.reason == "statistics item without a rows list"
+    assert stranger.facts == no_rows.facts == ("fact_vk_ads_daily",)

@@ -14,16 +14,34 @@ however large the upstream is.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Any, Final
 
+from clickhouse_connect.driver.exceptions import DataError
+
 from zakaz_common.clickhouse import INSERT_BATCH_ROWS, Warehouse
-from zakaz_common.errors import ConfigError
+from zakaz_common.errors import ConfigError, LoadError
+from zakaz_common.normalize import preview
+
+_DATA_CODES: Final = frozenset({6, 26, 27, 38, 41, 53, 69, 70, 72, 117, 131, 321, 407})
+"""ClickHouse error codes that mean a value of the block is wrong (cannot parse, type mismatch,
+out of range, decimal overflow, string too large), not that the warehouse failed."""
+
+_QUOTED: Final = re.compile(r"'[^']*'|\"[^\"]*\"")
+"""Quoted parts of an error message, which may quote the refused value (no raw data in reasons)."""
+
+_SUMMARY_MAX: Final = 160
+"""How much of the warehouse's error a reject's reason keeps."""
+
+REFUSED_MAX: Final = 1000
+"""Refused rows one stager rejects before it fails the run instead: that many is a systematic
+fault (a column of the wrong type), not bad values, and bisecting it would cost an insert a row."""
 
 
 @dataclass(frozen=True)
@@ -212,8 +230,13 @@ class Stager:
         *,
         batch_rows: int = INSERT_BATCH_ROWS,
         extra: tuple[str, ...] = (),
+        on_reject: Callable[[Reject], object] | None = None,
+        refused_max: int = REFUSED_MAX,
     ) -> None:
         self._wh = wh
+        self._refused_max = refused_max
+        #: Where rows the warehouse refuses go; None: a refused block fails the run.
+        self._on_reject = on_reject
         self._spec = spec
         self._run_id = run_id
         self._loaded_at = loaded_at
@@ -222,6 +245,7 @@ class Stager:
         self._columns = spec.columns + extra
         self._buffer: dict[str, list[Any]] = {c: [] for c in self._columns}
         self._seq = 0
+        self._refused_rows = 0
 
     @property
     def staged(self) -> int:
@@ -242,26 +266,80 @@ class Stager:
             self.add(row)
 
     def flush(self) -> None:
-        """Write what is queued."""
+        """Write what is queued.
+
+        When the warehouse refuses the block for a value in it (and there is `on_reject`), the
+        block is split in halves until the refused rows are alone: the others are staged, each
+        refused row becomes a `Reject` naming the column when the error does.
+        """
         pending = len(self._buffer[self._spec.key[0]])
         if pending == 0:
             return
-        first = self._seq - pending
+        buffer, self._buffer = self._buffer, {c: [] for c in self._columns}
+        self._insert(buffer, self._seq - pending, 0, pending)
+
+    def _insert(self, buffer: Mapping[str, list[Any]], first: int, start: int, stop: int) -> None:
+        count = stop - start
         data: dict[str, Sequence[Any]] = {
-            "run_id": [self._run_id] * pending,
-            "_seq": range(first, self._seq),
-            "loaded_at": [self._loaded_at] * pending,
+            "run_id": [self._run_id] * count,
+            "_seq": range(first + start, first + stop),
+            "loaded_at": [self._loaded_at] * count,
         }
-        data.update(self._buffer)
-        self._wh.insert_columns(self._spec.staging, data)
-        self._buffer = {c: [] for c in self._columns}
+        data.update({c: v[start:stop] for c, v in buffer.items()})
+        try:
+            self._wh.insert_columns(self._spec.staging, data)
+        except (LoadError, TypeError, ValueError, ArithmeticError) as exc:
+            if self._on_reject is None or not _refused_value(exc):
+                raise
+            if count == 1:
+                self._refused_rows += 1
+                if self._refused_rows > self._refused_max:
+                    raise LoadError(
+                        f"the warehouse refused more than {self._refused_max} rows of "
+                        f"{self._spec.staging}: {self._refused(buffer, start, exc).reason}"
+                    ) from exc
+                self._on_reject(self._refused(buffer, start, exc))
+                return
+            middle = start + count // 2
+            self._insert(buffer, first, start, middle)
+            self._insert(buffer, first, middle, stop)
+
+    def _refused(self, buffer: Mapping[str, list[Any]], index: int, exc: BaseException) -> Reject:
+        row = {c: v[index] for c, v in buffer.items()}
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        if not isinstance(exc, LoadError):
+            # The driver's own errors arrive untranslated (it checks values as it encodes them).
+            text = f"{type(exc).__name__}: {text}"
+        named = [c for c in self._columns if re.search(rf"\b{re.escape(c)}\b", text)]
+        summary = _QUOTED.sub("'…'", text)[:_SUMMARY_MAX]
+        where = f"{named[0]}: " if named else ""
+        return Reject(
+            self._spec.staging,
+            {c: preview(v) for c, v in row.items()},
+            f"{where}the warehouse refused the value ({summary})",
+            key={c: row[c] for c in self._spec.key if c not in named},
+            facts=(self._spec.fact,),
+        )
+
+
+def _refused_value(exc: BaseException) -> bool:
+    """Whether an insert failed on a value of the block (not because the warehouse failed)."""
+    if isinstance(exc, LoadError):
+        return isinstance(exc.__cause__, DataError) or exc.code in _DATA_CODES
+    return True
 
 
 def stage(
-    wh: Warehouse, spec: FactSpec, run_id: str, rows: Iterable[Mapping[str, Any]], loaded_at: int
+    wh: Warehouse,
+    spec: FactSpec,
+    run_id: str,
+    rows: Iterable[Mapping[str, Any]],
+    loaded_at: int,
+    *,
+    on_reject: Callable[[Reject], object] | None = None,
 ) -> int:
-    """Stage rows for a run; returns how many."""
-    stager = Stager(wh, spec, run_id, loaded_at)
+    """Stage rows for a run; returns how many were handed over (refused ones included)."""
+    stager = Stager(wh, spec, run_id, loaded_at, on_reject=on_reject)
     stager.extend(rows)
     stager.flush()
     return stager.staged
@@ -348,7 +426,8 @@ def publish(
     """Publish a run's staged rows into the fact: upsert changed keys, retract missing ones.
 
     `held` are the keys of this run's rejected rows (see `Reject`): a whole key keeps its live
-    row as it is, and no live key that a held key (whole or partial) might be is retracted.
+    row as it is (a key with no live row yet gets its readable rows), and no live key that a
+    held key (whole or partial) might be is retracted.
     """
     ver = time.time_ns()
     params: dict[str, Any] = {
@@ -377,7 +456,14 @@ def publish(
         matching = f"{day} BETWEEN (SELECT min({day}) {staged}) AND (SELECT max({day}) {staged})"
     else:
         matching = f"({key}) IN ({staged_keys})"
-    kept_whole = f"AND NOT {holds.whole}" if holds else ""
+    # A held key with a live row keeps it; a new one gets what could be read of it (there is
+    # no good value to keep, and its readable rows are information, not a loss).
+    kept_whole = (
+        f"AND NOT ({holds.whole} AND ({key}) IN "
+        f"(SELECT {key} FROM {spec.fact} FINAL WHERE {matching}))"
+        if holds
+        else ""
+    )
     kept_any = f"AND NOT {holds.any}" if holds else ""
     held_count: tuple[int, tuple[str, ...]] = (0, ())
     if holds is not None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal, DecimalException
 from typing import Final
 
 from zakaz_common.errors import BadValue
@@ -13,6 +13,19 @@ _CENTS: Final = Decimal("0.01")
 
 _MONEY_LIMIT: Final = Decimal(10) ** 16
 """Decimal(18, 2) holds 16 digits before the point; anything larger would fail the insert."""
+
+_TEXT_MAX: Final = 64
+"""Longest text read as a number: `-9 999 999 999 999 999,99 руб.` is 30; a 10 MB cell is refused
+before any parsing (and before `Decimal` would build, then fail to round, a 10-million-digit
+number)."""
+
+_DIGITS_MAX: Final = 38
+"""Largest power of ten a number may reach (Decimal(38) is ClickHouse's widest): bigger ones are
+refused before `int()` or arithmetic would build huge values (`Decimal('1e999999')`)."""
+
+_CONTEXT: Final = Context(prec=60, Emax=_DIGITS_MAX + 2, Emin=-60, traps=[])
+"""The context arithmetic on a parsed number runs in: wide enough to be exact for every value
+within `_DIGITS_MAX`, and with no traps (a failure shows as a non-finite result, not a raise)."""
 
 _PREVIEW_MAX: Final = 50
 """How much of a bad value goes into an error message, which ends up in `rejects.reason`."""
@@ -35,9 +48,12 @@ _GROUP_SPLIT: Final = re.compile(f"[{_GROUP_SPACES}]")
 def parse_decimal(value: object) -> Decimal:
     """Read an amount of money, quantised to kopecks (half up)."""
     exact = _exact(value, "number", currency=True)
-    if abs(exact) >= _MONEY_LIMIT:
+    # copy_abs and comparisons are exact (no context): `abs()` would round, and could raise.
+    if exact.copy_abs() >= _MONEY_LIMIT:
         raise BadValue(f"number too large for Decimal(18, 2): {preview(value)}")
-    money = exact.quantize(_CENTS, rounding=ROUND_HALF_UP)
+    money = exact.quantize(_CENTS, rounding=ROUND_HALF_UP, context=_CONTEXT)
+    if not money.is_finite():
+        raise BadValue(f"not a readable number: {preview(value)}")
     # "-0,001" would otherwise come back as Decimal("-0.00") and print with a minus.
     return money if money else Decimal("0.00")
 
@@ -60,6 +76,19 @@ def clean_text(value: object) -> str:
 
 
 def _exact(value: object, what: str, *, currency: bool) -> Decimal:
+    try:
+        exact = _read_exact(value, what, currency=currency)
+    except DecimalException as exc:
+        # Whatever `decimal` itself objects to is a bad value too, never another error.
+        raise BadValue(f"not a readable {what}: {preview(value)}") from exc
+    if not exact.is_finite():
+        raise BadValue(f"not a finite {what}: {preview(value)}")
+    if exact and exact.adjusted() >= _DIGITS_MAX:
+        raise BadValue(f"{what} too large: {preview(value)}")
+    return exact
+
+
+def _read_exact(value: object, what: str, *, currency: bool) -> Decimal:
     # bool is an int; a checkbox column read as 1/0 would be a silent misreading.
     if isinstance(value, bool):
         raise BadValue(f"not a {what}: {preview(value)}")
@@ -77,12 +106,12 @@ def _exact(value: object, what: str, *, currency: bool) -> Decimal:
         exact = _from_text(value, what, currency=currency)
     else:
         raise BadValue(f"not a {what}: {type(value).__name__} {preview(value)}")
-    if not exact.is_finite():
-        raise BadValue(f"not a finite {what}: {preview(value)}")
     return exact
 
 
 def _from_text(raw: str, what: str, *, currency: bool) -> Decimal:
+    if len(raw) > _TEXT_MAX:
+        raise BadValue(f"too long for a {what} ({len(raw)} characters): {preview(raw)}")
     text = raw.strip()
     if not text:
         raise BadValue(f"empty {what}")
@@ -125,7 +154,11 @@ def _digits(body: str) -> str | None:
 
 def preview(value: object) -> str:
     """A bad value quoted for an error message: `repr` of its text, cut to 50 characters."""
-    text = str(value)
+    try:
+        text = str(value)
+    except ValueError:
+        # An int of more than 4,300 digits has no str() (Python's guard against slow printing).
+        text = f"<{type(value).__name__} too large to show>"
     if len(text) > _PREVIEW_MAX:
         text = text[:_PREVIEW_MAX] + "…"
     return repr(text)

@@ -211,6 +211,8 @@ class RunContext:
     held_dates: set[str] = field(default_factory=set)
     #: Facts not published at all in this run: too many of their rows were rejected.
     withheld: set[str] = field(default_factory=set)
+    #: Rows the warehouse refused while staging (counted into the run's `rows_rejected`).
+    refused: int = 0
     _published: set[str] = field(default_factory=set, repr=False)
 
     @property
@@ -219,8 +221,12 @@ class RunContext:
         return self.manifest.name
 
     def stage(self, spec: FactSpec, rows: Iterable[Mapping[str, Any]]) -> int:
-        """Stage rows of this run for a fact."""
-        return stage(self.wh, spec, self.run_id, rows, self.loaded_at)
+        """Stage rows of this run for a fact; a row the warehouse refuses becomes a reject."""
+        return stage(self.wh, spec, self.run_id, rows, self.loaded_at, on_reject=self._refused)
+
+    def _refused(self, reject: Reject) -> None:
+        self.refused += 1
+        self.reject([reject])
 
     def publish(self, spec: FactSpec, scope: Scope, *, retract: bool = True) -> PublishResult:
         """Publish this run's staged rows into a fact, holding back the keys of rejected rows."""
@@ -614,7 +620,7 @@ def _run_locked(
         run_id,
         status,
         rows_processed=outcome.rows_processed,
-        rows_rejected=outcome.rows_rejected,
+        rows_rejected=outcome.rows_rejected + ctx.refused,
         duration_ms=_ms_since(started),
         message=scrub(message),
         counts=counts,

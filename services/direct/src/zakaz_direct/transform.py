@@ -16,8 +16,10 @@ from urllib.parse import quote
 
 from zakaz_common.cities import CityDirectory
 from zakaz_common.errors import BadValue
+from zakaz_common.facts import DIRECT
+from zakaz_common.fields import ID_MAX, NAME_MAX, UINT64, UTM_MAX, read_int, read_text, readable
 from zakaz_common.load import Reject
-from zakaz_common.normalize import clean_text, preview
+from zakaz_common.normalize import preview
 from zakaz_common.utm import Utm, fill_template, parse_show_key, parse_utm
 
 from zakaz_direct.reports import MALFORMED
@@ -45,6 +47,9 @@ _MICROS: Final = Decimal(1_000_000)
 _DIGITS: Final = re.compile(r"\d+", re.ASCII)
 _RUBLES: Final = re.compile(r"\d+(?:\.\d+)?", re.ASCII)
 _ISO_DAY: Final = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+_NUMBER_MAX: Final = 40
+"""Longest Cost text read (micros of the largest Decimal(18, 2) amount are 22 digits)."""
+_UTM_FIELDS: Final = ("source", "medium", "campaign", "content", "term")
 
 
 def ad_link(ad: Mapping[str, Any]) -> str | None:
@@ -81,7 +86,7 @@ def to_row(
 ) -> dict[str, Any] | Reject:
     """The fact row of one report record, or why it cannot be read."""
     if MALFORMED in record:
-        return Reject(ENTITY, dict(record), "report line has the wrong number of cells")
+        return _reject(record, account, "report line has the wrong number of cells")
     try:
         stat_date = _day(record.get("Date"))
         campaign_id = _id(record.get("CampaignId"), "CampaignId", required=True)
@@ -98,21 +103,29 @@ def to_row(
             "campaign_name": _text(record.get("CampaignName")),
             "include_vat": include_vat,
         }
+        link = links.get(ad_id) if ad_id else None
+        utm = parse_utm(fill_template(link, template_values(record))) if link else Utm()
+        tags = {f"utm_{f}": read_text(getattr(utm, f), f"utm_{f}", UTM_MAX) for f in _UTM_FIELDS}
     except BadValue as exc:
-        return Reject(ENTITY, dict(record), str(exc))
-    link = links.get(ad_id) if ad_id else None
-    utm = parse_utm(fill_template(link, template_values(record))) if link else Utm()
-    city, event_date = parse_show_key(utm.content, stat_date, cities) if utm.content else ("", None)
-    row.update(
-        utm_source=utm.source,
-        utm_medium=utm.medium,
-        utm_campaign=utm.campaign,
-        utm_content=utm.content,
-        utm_term=utm.term,
-        city=city,
-        event_date=event_date,
+        return _reject(record, account, str(exc))
+    city, event_date = (
+        parse_show_key(tags["utm_content"], stat_date, cities) if utm.content else ("", None)
     )
+    row.update(tags, city=city, event_date=event_date)
     return row
+
+
+def _reject(record: Mapping[str, str], account: str, reason: str) -> Reject:
+    key = {"account": account} | readable(
+        {
+            "stat_date": lambda: _day(record.get("Date")),
+            "campaign_id": lambda: _id(record.get("CampaignId"), "CampaignId", required=True),
+            "ad_group_id": lambda: _id(record.get("AdGroupId"), "AdGroupId"),
+            "ad_id": lambda: _id(record.get("AdId"), "AdId"),
+        }
+    )
+    raw = {k: preview(v) if isinstance(v, str) and len(v) > 200 else v for k, v in record.items()}
+    return Reject(ENTITY, raw, reason, key=key, facts=(DIRECT.fact,))
 
 
 def _defined(value: str | None) -> bool:
@@ -135,7 +148,7 @@ def _id(value: str | None, name: str, *, required: bool = False) -> str:
             raise BadValue(f"{name} is missing")
         return ""
     text = (value or "").strip()
-    if not _DIGITS.fullmatch(text):
+    if len(text) > ID_MAX or not _DIGITS.fullmatch(text):
         raise BadValue(f"{name} is not a number: {preview(value)}")
     return text
 
@@ -144,15 +157,18 @@ def _count(value: str | None, name: str) -> int:
     if not _defined(value):
         return 0
     text = (value or "").strip()
-    if not _DIGITS.fullmatch(text):
+    if len(text) > _NUMBER_MAX or not _DIGITS.fullmatch(text):
         raise BadValue(f"{name} is not a whole non-negative number: {preview(value)}")
-    return int(text)
+    # Stored as UInt64.
+    return read_int(text, name, UINT64)
 
 
 def _money(value: str | None, *, micros: bool) -> Decimal:
     if not _defined(value):
         return Decimal("0.00")
     text = (value or "").strip()
+    if len(text) > _NUMBER_MAX:
+        raise BadValue(f"Cost is too long for an amount ({len(text)} characters)")
     if micros:
         if not _DIGITS.fullmatch(text):
             raise BadValue(f"Cost in micros is not a whole number: {preview(value)}")
@@ -167,4 +183,4 @@ def _money(value: str | None, *, micros: bool) -> Decimal:
 
 
 def _text(value: str | None) -> str:
-    return clean_text(value) if _defined(value) else ""
+    return read_text(value, "CampaignName", NAME_MAX) if _defined(value) else ""

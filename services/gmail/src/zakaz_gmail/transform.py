@@ -16,24 +16,25 @@ the most recent message wins (`winning_rows`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import csv
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Final, Literal
 
 from zakaz_common.cities import CityDirectory
 from zakaz_common.errors import BadValue
+from zakaz_common.facts import SALES
+from zakaz_common.fields import reject_cell
 from zakaz_common.load import Reject
-from zakaz_common.normalize import clean_text, parse_decimal, parse_int
-from zakaz_common.redact import scrub
 from zakaz_common.sales_table import (
     SALES_COLUMNS,
     columns_by_header,
     expected_headers,
     header_key,
-    parse_event_id,
+    read_sales_row,
+    sales_key,
 )
-from zakaz_common.timeutil import parse_date
 
 from zakaz_gmail.mime import MailMessage, Part, decode_text
 from zakaz_gmail.tables import CSV_DELIMITERS, Table, csv_rows, html_tables
@@ -67,13 +68,6 @@ def find_header(rows: Sequence[Sequence[str]]) -> tuple[int, dict[str, int]] | N
     return None
 
 
-def _cell(cells: Mapping[str, str], name: str, parse: Callable[[str], Any]) -> Any:
-    try:
-        return parse(cells.get(name, ""))
-    except BadValue as exc:
-        raise BadValue(f"{name}: {exc}") from exc
-
-
 @dataclass
 class TableRows:
     """One sales table read: rows, rejects, and rows skipped as blank or totals."""
@@ -101,22 +95,13 @@ def read_sales_table(
             out.skipped += 1
             continue
         try:
-            event_id = _cell(cells, "event_id", parse_event_id)
-            out.rows.append(
-                {
-                    "sale_date": _cell(cells, "date", parse_date),
-                    "event_id": event_id,
-                    "event_name": clean_text(cells.get("event_name", "")),
-                    "city": cities.canonical(cells.get("city", "")),
-                    "tickets_sold": _cell(cells, "tickets_sold", parse_int),
-                    "revenue": _cell(cells, "revenue", parse_decimal),
-                }
-            )
+            out.rows.append(read_sales_row(cells, cities))
         except BadValue as exc:
             raw: dict[str, Any] = {"src_msg_id": msg_id, "table": table.name, "row": index + 1}
-            raw.update({k: scrub(v) for k, v in cells.items()})
+            raw.update({k: reject_cell(v) for k, v in cells.items()})
             reason = f"message {msg_id}, {table.name} row {index + 1}: {exc}"
-            out.rejects.append(Reject("sales", raw, reason))
+            key = sales_key(cells, SOURCE)
+            out.rejects.append(Reject("sales", raw, reason, key=key, facts=(SALES.fact,)))
     return out
 
 
@@ -153,7 +138,11 @@ def _csv_table(part: Part) -> tuple[Found | None, str]:
     if not text.strip():
         return None, "it is empty"
     for delimiter in CSV_DELIMITERS:
-        table = Table(name, csv_rows(text, delimiter))
+        try:
+            table = Table(name, csv_rows(text, delimiter))
+        except csv.Error as exc:
+            # A cell over the csv module's 128 KB limit: the file is refused, not the run.
+            return None, f"it is not readable CSV ({exc})"
         if header := find_header(table.rows):
             return (table, header), ""
     return None, f"it has no header row with {_EXPECTED}"

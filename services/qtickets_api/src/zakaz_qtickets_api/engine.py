@@ -148,7 +148,8 @@ FROM
             AS baskets_unread,
         arrayFilter((b, s) -> s = 0, o.baskets, basket_states) AS live,
         {tag_exprs},
-        (variantType(o.utm) IN ('None', 'Array(String)', 'Map(String, String)')
+        (variantType(o.utm) IN ('None', 'Map(String, String)')
+         OR (variantType(o.utm) = 'Array(String)' AND empty(o.utm.`Array(String)`))
          OR (variantType(o.utm) = 'String' AND o.utm.String = '')) AND {tags_ok} AS utm_ok
     FROM {{rows}}
     ARRAY JOIN page.data AS o, arrayEnumerate(page.data) AS position

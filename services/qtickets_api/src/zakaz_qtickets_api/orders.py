@@ -124,6 +124,8 @@ class OrderStream:
                     self.staging.run_id,
                     self.staging.loaded_at,
                     extra=(PAGE_COLUMN,),
+                    # A row the warehouse still refuses is rejected alone, not the run.
+                    on_reject=self.rejects.append,
                 )
 
     def feed(self, page: Page) -> None:

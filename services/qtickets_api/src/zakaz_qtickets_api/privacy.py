@@ -35,7 +35,11 @@ _TEXT_MAX: Final = 200
 def safe_order(raw: Mapping[str, Any]) -> dict[str, Any]:
     """An order with only the fields a sale needs; buyer, holders, cards and free text dropped."""
     order: dict[str, Any] = {k: safe_value(raw[k]) for k in _ORDER_KEYS if k in raw}
-    order["utm"] = safe_utm(raw.get("utm"))
+    utm = raw.get("utm")
+    # `[]` is PHP's empty map; any other list or scalar is the wrong shape, for transform to reject.
+    order["utm"] = (
+        safe_utm(utm) if utm is None or utm == [] or isinstance(utm, str | dict) else _kind(utm)
+    )
     baskets = raw.get("baskets")
     if isinstance(baskets, list):
         order["baskets"] = [
@@ -44,7 +48,8 @@ def safe_order(raw: Mapping[str, Any]) -> dict[str, Any]:
             else _kind(b)
             for b in baskets
         ]
-    elif baskets in (None, "", {}):
+    elif baskets is None or baskets == "":
+        # An object (even `{}`) is not a list of baskets: transform rejects it, never skips it.
         order["baskets"] = []
     else:
         order["baskets"] = _kind(baskets)

@@ -16,11 +16,27 @@ from typing import Any, Final
 
 from zakaz_common.cities import CityDirectory
 from zakaz_common.errors import BadValue
+from zakaz_common.facts import EVENTS, INVENTORY, SALES
+from zakaz_common.fields import (
+    CITY_MAX,
+    DATE_TEXT_MAX,
+    EVENT_NAME_MAX,
+    ID_MAX,
+    INT64,
+    UTM_MAX,
+    check_money_total,
+    check_total,
+    read_digits,
+    read_int,
+    read_money,
+    read_text,
+    readable,
+)
 from zakaz_common.load import Reject
-from zakaz_common.normalize import clean_text, parse_decimal, parse_int, preview
+from zakaz_common.normalize import clean_text, preview
 from zakaz_common.timeutil import parse_datetime
 
-from zakaz_qtickets_api.facts import UTM_COLUMNS
+from zakaz_qtickets_api.facts import SALES_UTM, UTM_COLUMNS
 
 #: The contract's name of this source, in every row's `source`.
 SOURCE: Final = "qtickets_api"
@@ -70,19 +86,30 @@ def read_event(raw: Mapping[str, Any], cities: CityDirectory) -> EventInfo | Rej
         shows = raw.get("shows", [])
         if not isinstance(shows, list):
             raise BadValue(f"shows is {preview(shows)}, not a list")
-        live = [s for s in shows if isinstance(s, Mapping) and is_absent(s.get("deleted_at"))]
+        for show in shows:
+            if not isinstance(show, Mapping):
+                raise BadValue(f"a show is {preview(show)}, not an object")
+        live = [s for s in shows if is_absent(s.get("deleted_at"))]
         show_ids = tuple(read_id(s.get("id"), "show id") for s in live)
         starts = [
-            parse_datetime(s["start_date"]).date()
+            read_stamp(s["start_date"], "start_date").date()
             for s in live
             if not is_absent(s.get("start_date"))
         ]
+        name = read_text(raw.get("name"), "name", EVENT_NAME_MAX)
+        city = read_text(raw.get("city"), "city", CITY_MAX)
     except BadValue as exc:
-        return Reject("events", dict(raw), f"event {preview(raw.get('id'))}: {exc}")
-    city = clean_text(raw.get("city"))
+        key = readable({"source": lambda: SOURCE, "event_id": lambda: read_id(raw.get("id"), "id")})
+        return Reject(
+            "events",
+            dict(raw),
+            f"event {preview(raw.get('id'))}: {exc}",
+            key=key,
+            facts=(EVENTS.fact, INVENTORY.fact),
+        )
     return EventInfo(
         event_id=event_id,
-        name=clean_text(raw.get("name")),
+        name=name,
         event_date=min(starts, default=None),
         city=cities.canonical(city) if city else "",
         show_ids=show_ids,
@@ -108,9 +135,7 @@ def read_order(raw: Mapping[str, Any]) -> Sale | Skip | Reject:
             return Skip("unpaid")
         if not is_absent(raw.get("deleted_at")):
             return Skip("cancelled")
-        if is_absent(raw.get("payed_at")):
-            raise BadValue("paid order without payed_at")
-        sale_date = parse_datetime(raw["payed_at"]).date()
+        sale_date = _sale_date(raw)
         event_id = read_id(raw.get("event_id"), "event_id")
         baskets = raw.get("baskets")
         if not isinstance(baskets, list):
@@ -121,19 +146,33 @@ def read_order(raw: Mapping[str, Any]) -> Sale | Skip | Reject:
                 raise BadValue(f"a basket is {preview(basket)}, not an object")
             if not is_absent(basket.get("deleted_at")) or not is_absent(basket.get("refunded_at")):
                 continue
-            quantity, price = parse_int(basket.get("quantity")), parse_decimal(basket.get("price"))
-            if quantity < 0 or price < 0:
-                raise BadValue(
-                    f"basket {preview(basket.get('id'))} has a negative quantity or price"
-                )
+            # Sales count tickets sold and money taken: neither is ever negative.
+            quantity = read_int(basket.get("quantity"), "quantity", INT64)
+            price = read_money(basket.get("price"), "price")
             tickets, revenue, live = tickets + quantity, revenue + price, live + 1
+        check_total(tickets, "tickets_sold")
+        check_money_total(revenue, "revenue")
+        found = raw.get("utm")
+        if found is not None and not isinstance(found, Mapping):
+            raise BadValue(f"utm is {preview(found)}, not an object")
+        utm: Mapping[str, Any] = found or {}
+        tags = tuple(_tag(utm.get(column), column) for column in UTM_COLUMNS)
     except BadValue as exc:
-        return Reject("orders", dict(raw), f"order {preview(raw.get('id'))}: {exc}")
+        return Reject(
+            "orders",
+            dict(raw),
+            f"order {preview(raw.get('id'))}: {exc}",
+            key=readable(
+                {
+                    "source": lambda: SOURCE,
+                    "sale_date": lambda: _sale_date(raw),
+                    "event_id": lambda: read_id(raw.get("event_id"), "event_id"),
+                }
+            ),
+            facts=(SALES.fact, SALES_UTM.fact),
+        )
     if live == 0:
         return Skip("refunded")
-    found = raw.get("utm")
-    utm: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
-    tags = tuple(clean_text(utm.get(column, "")) for column in UTM_COLUMNS)
     return Sale(
         order_id=clean_text(raw.get("id")),
         sale_date=sale_date,
@@ -142,6 +181,18 @@ def read_order(raw: Mapping[str, Any]) -> Sale | Skip | Reject:
         revenue=revenue,
         utm=(tags[0], tags[1], tags[2], tags[3], tags[4]),
     )
+
+
+def _sale_date(raw: Mapping[str, Any]) -> date:
+    if is_absent(raw.get("payed_at")):
+        raise BadValue("paid order without payed_at")
+    return read_stamp(raw["payed_at"], "payed_at").date()
+
+
+def _tag(value: Any, column: str) -> str:
+    # JSON scalars are tags as printed (`true` reads `True`, as it always has); objects are not.
+    text = str(value) if isinstance(value, bool) else value
+    return read_text(text, column, UTM_MAX)
 
 
 def sales_row(sale: Sale, event: EventInfo | None) -> dict[str, Any]:
@@ -174,6 +225,8 @@ def show_inventory(seats: Iterable[Mapping[str, Any]]) -> tuple[int, int]:
     """`(tickets_total, tickets_left)` of one show's seats; BadValue when counters are missing."""
     total = left = 0
     for seat in seats:
+        if not isinstance(seat, Mapping):
+            raise BadValue(f"a seat is {preview(seat)}, not an object")
         if "max_quantity" not in seat or "available" not in seat:
             raise BadValue(
                 f"seat {preview(seat.get('id'))} has no max_quantity/available counters "
@@ -181,10 +234,10 @@ def show_inventory(seats: Iterable[Mapping[str, Any]]) -> tuple[int, int]:
             )
         if read_flag(seat.get("disabled"), "disabled"):
             continue
-        total += parse_int(seat["max_quantity"])
+        total += read_int(seat["max_quantity"], "max_quantity", INT64)
         if read_flag(seat["available"], "available"):
-            left += parse_int(seat.get("free_quantity"))
-    return total, left
+            left += read_int(seat.get("free_quantity"), "free_quantity", INT64)
+    return check_total(total, "tickets_total"), check_total(left, "tickets_left")
 
 
 def inventory_row(
@@ -204,14 +257,23 @@ def inventory_row(
 
 
 def read_id(value: Any, what: str) -> str:
-    """An id sent as an int or a string of digits, as text."""
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return str(value)
-    if isinstance(value, str) and value.strip().isdigit():
-        return str(int(value.strip()))
+    """An id sent as an int or a string of ASCII digits, as text without leading zeros."""
     if value is None or value == "":
         raise BadValue(f"no {what}")
-    raise BadValue(f"{what} {preview(value)} is not an id")
+    try:
+        return str(int(read_digits(value, what, limit=ID_MAX)))
+    except BadValue:
+        raise BadValue(f"{what} {preview(value)} is not an id") from None
+
+
+def read_stamp(value: Any, what: str) -> datetime:
+    """A timestamp as `timeutil.parse_datetime` reads it (Moscow), its refusals named."""
+    if isinstance(value, str) and len(value) > DATE_TEXT_MAX:
+        raise BadValue(f"{what}: too long for a date ({len(value)} characters)")
+    try:
+        return parse_datetime(value)
+    except BadValue as exc:
+        raise BadValue(f"{what}: {exc}") from exc
 
 
 def read_flag(value: Any, what: str) -> bool:

@@ -17,9 +17,17 @@ from typing import Any, Final
 
 from zakaz_common.cities import CityDirectory
 from zakaz_common.errors import BadValue, StructuralError
-from zakaz_common.load import Reject
-from zakaz_common.normalize import clean_text, parse_decimal, parse_int, preview
-from zakaz_common.redact import scrub
+from zakaz_common.facts import EVENTS, INVENTORY, SALES
+from zakaz_common.fields import (
+    EVENT_NAME_MAX,
+    read_city,
+    read_int,
+    read_optional_date,
+    read_text,
+    readable,
+    reject_cell,
+)
+from zakaz_common.load import FactSpec, Reject
 from zakaz_common.sales_table import (
     CITY,
     EVENT_ID,
@@ -29,9 +37,10 @@ from zakaz_common.sales_table import (
     columns_by_header,
     expected_headers,
     header_key,
-    parse_event_id,
+    read_event_id,
+    read_sales_row,
+    sales_key,
 )
-from zakaz_common.timeutil import parse_date
 
 SOURCE: Final = "qtickets_sheets"
 """The contract's name of this source, in every row's `source`."""
@@ -106,22 +115,24 @@ class Parsed:
     blank: int = 0
 
 
-def _optional_date(value: object) -> date | None:
-    return None if _is_blank(value) else parse_date(value)
+def _name(value: object, field: str) -> str:
+    return read_text(value, field, EVENT_NAME_MAX)
 
 
 class RowCells:
-    """The mapped cells of one row; `get` parses one and names the column when it fails."""
+    """The mapped cells of one row; `get` reads one with a field reader, which names the column
+    in its refusal (`tickets_sold: not a whole number: '1,5'`)."""
 
     def __init__(self, cells: Mapping[str, Any]) -> None:
         self.cells = cells
 
-    def get(self, name: str, parse: Callable[[Any], Any] = clean_text) -> Any:
-        """The cell of column `name` (blank when the row is short), parsed."""
-        try:
-            return parse(self.cells.get(name, ""))
-        except BadValue as exc:
-            raise BadValue(f"{name}: {exc}") from exc
+    def get(self, name: str, read: Callable[[Any, str], Any] = _name) -> Any:
+        """The cell of column `name` (blank when the row is short), read."""
+        return read(self.cells.get(name, ""), name)
+
+
+Keys = Callable[[RowCells], dict[str, Any]]
+"""The key columns of a tab's fact that a rejected row still has, as they are staged."""
 
 
 def _parse_tab(
@@ -130,6 +141,8 @@ def _parse_tab(
     rows: Sequence[Sequence[Any]],
     columns: Sequence[Column],
     build: Callable[[RowCells], dict[str, Any]],
+    spec: FactSpec,
+    keys: Keys,
 ) -> Parsed:
     header = find_header(tab, rows, columns)
     parsed = Parsed()
@@ -139,13 +152,34 @@ def _parse_tab(
         if all(_is_blank(v) for v in cells.values()):
             parsed.blank += 1
             continue
+        row_cells = RowCells(cells)
         try:
-            parsed.rows.append(build(RowCells(cells)))
+            parsed.rows.append(build(row_cells))
         except BadValue as exc:
             raw: dict[str, Any] = {"row": index + 1}
-            raw.update({k: scrub(v) if isinstance(v, str) else v for k, v in cells.items()})
-            parsed.rejects.append(Reject(entity, raw, f"{tab} row {index + 1}: {exc}"))
+            raw.update({k: reject_cell(v) for k, v in cells.items()})
+            parsed.rejects.append(
+                Reject(
+                    entity,
+                    raw,
+                    f"{tab} row {index + 1}: {exc}",
+                    key=keys(row_cells),
+                    facts=(spec.fact,),
+                )
+            )
     return parsed
+
+
+def _event_keys(c: RowCells) -> dict[str, Any]:
+    return {"source": SOURCE} | readable({"event_id": lambda: c.get("event_id", read_event_id)})
+
+
+def _sales_keys(c: RowCells) -> dict[str, Any]:
+    return sales_key(c.cells, SOURCE)
+
+
+def _city(cities: CityDirectory) -> Callable[[Any, str], str]:
+    return lambda value, field: read_city(value, cities, field)
 
 
 def parse_events(tab: str, rows: Sequence[Sequence[Any]], cities: CityDirectory) -> Parsed:
@@ -157,11 +191,13 @@ def parse_events(tab: str, rows: Sequence[Sequence[Any]], cities: CityDirectory)
         EVENTS_COLUMNS,
         lambda c: {
             "source": SOURCE,
-            "event_id": c.get("event_id", parse_event_id),
+            "event_id": c.get("event_id", read_event_id),
             "event_name": c.get("event_name"),
-            "event_date": c.get("event_date", _optional_date),
-            "city": c.get("city", cities.canonical),
+            "event_date": c.get("event_date", read_optional_date),
+            "city": c.get("city", _city(cities)),
         },
+        EVENTS,
+        _event_keys,
     )
 
 
@@ -171,25 +207,19 @@ def parse_inventory(
     """The Inventory tab: seats per event (`updated_at` is stamped later by `stamp_inventory`)."""
 
     def build(c: RowCells) -> dict[str, Any]:
-        event_id = c.get("event_id", parse_event_id)
+        event_id = c.get("event_id", read_event_id)
         return {
             "source": SOURCE,
             "event_id": event_id,
             "event_name": names.get(event_id, ""),
-            "event_date": c.get("event_date", _optional_date),
-            "city": c.get("city", cities.canonical),
-            "tickets_total": c.get("tickets_total", _count),
-            "tickets_left": c.get("tickets_left", _count),
+            "event_date": c.get("event_date", read_optional_date),
+            "city": c.get("city", _city(cities)),
+            # Int64 columns; a seat count is never negative.
+            "tickets_total": c.get("tickets_total", read_int),
+            "tickets_left": c.get("tickets_left", read_int),
         }
 
-    return _parse_tab("inventory", tab, rows, INVENTORY_COLUMNS, build)
-
-
-def _count(value: object) -> int:
-    number = parse_int(value)
-    if number < 0:
-        raise BadValue(f"a seat count cannot be negative: {preview(value)}")
-    return number
+    return _parse_tab("inventory", tab, rows, INVENTORY_COLUMNS, build, INVENTORY, _event_keys)
 
 
 def parse_sales(
@@ -198,18 +228,11 @@ def parse_sales(
     """The Sales tab: one row per sale record; rows of one (date, event) add up when loaded."""
 
     def build(c: RowCells) -> dict[str, Any]:
-        event_id = c.get("event_id", parse_event_id)
-        return {
-            "source": SOURCE,
-            "sale_date": c.get("date", parse_date),
-            "event_id": event_id,
-            "event_name": c.get("event_name") or names.get(event_id, ""),
-            "city": c.get("city", cities.canonical),
-            "tickets_sold": c.get("tickets_sold", parse_int),
-            "revenue": c.get("revenue", parse_decimal),
-        }
+        row = read_sales_row(c.cells, cities)
+        row["event_name"] = row["event_name"] or names.get(row["event_id"], "")
+        return {"source": SOURCE, **row}
 
-    return _parse_tab("sales", tab, rows, SALES_COLUMNS, build)
+    return _parse_tab("sales", tab, rows, SALES_COLUMNS, build, SALES, _sales_keys)
 
 
 @dataclass
