@@ -91,9 +91,7 @@ def _sheets(stand: Stand, fault: str) -> Spoil:
     bad_row = bad["rows"][0]
     if fault == "tickets 10^20":
         cell("Sales", f"D{bad_row}", HUGE_COUNT, "grouped")
-        return Spoil(
-            TICKETS, lambda: cell("Sales", f"D{bad_row}", bad["tickets_sold"], "grouped")
-        )
+        return Spoil(TICKETS, lambda: cell("Sales", f"D{bad_row}", bad["tickets_sold"], "grouped"))
     if fault == "negative revenue":
         cell("Sales", f"E{bad_row}", -float(Decimal(bad["revenue"])), "money")
         return Spoil(
@@ -140,7 +138,9 @@ def _qtickets(stand: Stand, fault: str) -> Spoil:
     ]
     good = clean[0]
     bad = next(
-        o for o in clean[1:] if _sale_key(o) != _sale_key(good) and o["event_id"] != good["event_id"]
+        o
+        for o in clean[1:]
+        if _sale_key(o) != _sale_key(good) and o["event_id"] != good["event_id"]
     )
     stand.control(f"qtickets/orders/{good['id']}/refund")
     oid = bad["id"]
@@ -151,7 +151,9 @@ def _qtickets(stand: Stand, fault: str) -> Spoil:
     basket = bad["baskets"][0]
     if fault == "tickets 10^20":
         edit("orders", oid, {"baskets.0.quantity": HUGE_COUNT})
-        return Spoil(TICKETS, lambda: edit("orders", oid, {"baskets.0.quantity": basket["quantity"]}))
+        return Spoil(
+            TICKETS, lambda: edit("orders", oid, {"baskets.0.quantity": basket["quantity"]})
+        )
     if fault == "negative revenue":
         edit("orders", oid, {"baskets.0.price": -500})
         return Spoil(MONEY, lambda: edit("orders", oid, {"baskets.0.price": basket["price"]}))
@@ -179,7 +181,7 @@ def _vk(stand: Stand, fault: str) -> Spoil:
         "WHERE _deleted = 0 AND spend > 0 AND stat_date = "
         "(SELECT max(stat_date) FROM fact_vk_ads_daily) ORDER BY banner_id"
     )
-    (day, good_id, _, _, good_spend), (_, bad_id, shows, clicks, spend) = rows[0], rows[1]
+    (day, good_id, _, _, good_spend), (_, bad_id, shows, _, spend) = rows[0], rows[1]
 
     def revise(banner: str, **numbers: Any) -> None:
         stand.control("vk/revise", {"date": day.isoformat(), "banner_id": int(banner), **numbers})

@@ -78,6 +78,10 @@ class Run:
         """The status recorded in meta_job_runs ('' when nothing was recorded)."""
         return str(self.row["status"]) if self.row else ""
 
+    def why(self) -> str:
+        """The run's recorded message (or the CLI's last words): an assertion's explanation."""
+        return str(self.summary.get("message") or self.output[-600:])
+
     def opened_kinds(self) -> list[str]:
         """Kinds of the alerts this run opened, sorted."""
         return sorted(a.kind for a in self.opened)
@@ -237,5 +241,6 @@ class Matrix:
 
 
 def _short(reason: str, limit: int = 90) -> str:
-    flat = " ".join(reason.split()).replace("|", "/")
+    printable = "".join(c if c.isprintable() else "?" for c in reason)
+    flat = " ".join(printable.split()).replace("|", "/")
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"

@@ -10,8 +10,18 @@ from __future__ import annotations
 
 import pytest
 from drivers import BAD_ROWS, SOURCES, STORMS, revoke, spoil, storm
-from fault_support import Matrix, Run, Stand, differences, names_field, new_rejects, snapshot
+from fault_support import (
+    Matrix,
+    Run,
+    Snapshot,
+    Stand,
+    differences,
+    names_field,
+    new_rejects,
+    snapshot,
+)
 from zakaz_common.runs import HELD_BACK, RUN_FAILED
+from zakaz_qtickets_api.client import ATTEMPTS
 
 BAD_ROW_CASES = [(source, fault) for source in SOURCES for fault in BAD_ROWS[source]]
 
@@ -19,7 +29,7 @@ BAD_ROW_CASES = [(source, fault) for source in SOURCES for fault in BAD_ROWS[sou
 def good_load(stand: Stand, source: str) -> Run:
     """The first, clean load every case starts from."""
     first = stand.run(source)
-    assert (first.exit_code, first.status) == (0, "success"), first.output
+    assert (first.exit_code, first.status) == (0, "success"), first.why()
     return first
 
 
@@ -37,11 +47,9 @@ def test_a_bad_row_is_rejected_naming_its_field_and_its_key_keeps_its_last_good_
     mended = stand.run(source)
     expected = snapshot(stand.wh, source)
     fresh = new_rejects(faulted, first.rejects)
-    matrix.add(
-        faulted, fault, "as upstream, bad key kept" if during == expected else "WRONG", fresh
-    )
+    matrix.add(faulted, fault, _held_views(before, during, expected), fresh)
 
-    assert (faulted.exit_code, faulted.status) == (0, "success"), faulted.output
+    assert (faulted.exit_code, faulted.status) == (0, "success"), faulted.why()
     assert len(fresh) == 1, [r["reason"] for r in faulted.rejects]
     assert names_field(fresh[0]["reason"], spoilt.fields), fresh[0]["reason"]
     assert faulted.opened_kinds() == [HELD_BACK], faulted.opened_kinds()
@@ -50,7 +58,7 @@ def test_a_bad_row_is_rejected_naming_its_field_and_its_key_keeps_its_last_good_
     # upstream gives, so nothing of it was lost, shrunk or doubled.
     assert expected != before, "the good key's change did not reach the views"
     assert during == expected, differences(expected, during)
-    assert (mended.exit_code, mended.status) == (0, "success"), mended.output
+    assert (mended.exit_code, mended.status) == (0, "success"), mended.why()
     assert HELD_BACK not in stand.open_kinds(source)
 
 
@@ -66,7 +74,7 @@ def test_wrong_credentials_fail_the_run_raise_an_alert_and_change_nothing(
     after = snapshot(stand.wh, source)
     matrix.add(faulted, "wrong credentials (401/403)", _views(before, after))
 
-    assert (faulted.exit_code, faulted.status) == (1, "error"), faulted.output
+    assert (faulted.exit_code, faulted.status) == (1, "error"), faulted.why()
     assert faulted.opened_kinds() == [RUN_FAILED], faulted.opened_kinds()
     assert after == before, differences(before, after)
 
@@ -84,28 +92,76 @@ def test_a_storm_longer_than_the_retries_fails_the_run_and_changes_nothing(
     after = snapshot(stand.wh, source)
     matrix.add(faulted, f"{kind} on every call", _views(before, after))
 
-    assert (faulted.exit_code, faulted.status) == (1, "error"), faulted.output
+    assert (faulted.exit_code, faulted.status) == (1, "error"), faulted.why()
     assert faulted.opened_kinds() == [RUN_FAILED], faulted.opened_kinds()
     assert after == before, differences(before, after)
 
 
+@pytest.mark.parametrize("kind", STORMS)
 @pytest.mark.parametrize("source", SOURCES)
-def test_a_short_429_burst_is_retried_and_the_run_succeeds_with_the_same_views(
-    stand: Stand, matrix: Matrix, source: str
+def test_a_short_burst_is_retried_and_the_run_succeeds_with_the_same_views(
+    stand: Stand, matrix: Matrix, source: str, kind: str
 ) -> None:
     good_load(stand, source)
     before = snapshot(stand.wh, source)
-    storm(stand, source, "429", 2)
+    storm(stand, source, kind, 2)
 
     retried = stand.run(source)
     after = snapshot(stand.wh, source)
-    matrix.add(retried, "429 on the next 2 calls", _views(before, after))
+    matrix.add(retried, f"{kind} on the next 2 calls", _views(before, after))
 
-    assert (retried.exit_code, retried.status) == (0, "success"), retried.output
+    assert (retried.exit_code, retried.status) == (0, "success"), retried.why()
     assert retried.opened_kinds() == []
     assert RUN_FAILED not in stand.open_kinds(source)
     assert after == before, differences(before, after)
 
 
-def _views(before: dict[str, object], after: dict[str, object]) -> str:
-    return "unchanged" if after == before else "CHANGED"
+def test_every_seat_map_failing_fails_the_qtickets_api_run_and_changes_nothing(
+    stand: Stand, matrix: Matrix
+) -> None:
+    good_load(stand, "qtickets_api")
+    before = snapshot(stand.wh, "qtickets_api")
+    stand.control(
+        "qtickets/faults", {"status": 503, "count": 100_000, "path": "/shows/", "retry_after": 0}
+    )
+
+    faulted = stand.run("qtickets_api")
+    after = snapshot(stand.wh, "qtickets_api")
+    matrix.add(faulted, "every seat map 503", _views(before, after))
+
+    assert (faulted.exit_code, faulted.status) == (1, "error"), faulted.why()
+    assert faulted.opened_kinds() == [RUN_FAILED], faulted.opened_kinds()
+    assert after == before, differences(before, after)
+
+
+def test_one_seat_map_failing_succeeds_with_a_warning_and_keeps_that_event(
+    stand: Stand, matrix: Matrix
+) -> None:
+    good_load(stand, "qtickets_api")
+    before = snapshot(stand.wh, "qtickets_api")
+    # Every attempt at the first show's seat map fails; the next shows answer.
+    stand.control(
+        "qtickets/faults", {"status": 503, "count": ATTEMPTS, "path": "/shows/", "retry_after": 0}
+    )
+
+    partial = stand.run("qtickets_api")
+    after = snapshot(stand.wh, "qtickets_api")
+    matrix.add(partial, "one seat map 503 (all retries)", _views(before, after))
+
+    assert (partial.exit_code, partial.status) == (0, "success"), partial.why()
+    assert [a.severity for a in partial.opened] == ["warning"], partial.opened_kinds()
+    assert after == before, differences(before, after)
+
+
+def _views(before: Snapshot, after: Snapshot) -> str:
+    if after == before:
+        return "unchanged"
+    return f"CHANGED ({', '.join(sorted(differences(before, after)))})"
+
+
+def _held_views(before: Snapshot, during: Snapshot, expected: Snapshot) -> str:
+    if during == expected and expected != before:
+        return "as upstream, bad key kept"
+    if during == before:
+        return "unchanged (the good change did not land)"
+    return f"WRONG ({', '.join(sorted(differences(expected, during)))})"
