@@ -34,6 +34,8 @@ SPEND: Final = ("spend", "spent", "cost")
 IMPRESSIONS: Final = ("impressions", "shows")
 NAME: Final = ("event_name", "name", "название")
 BASKETS: Final = ("baskets",)
+ROWS: Final = ("rows",)
+CELLS: Final = ("cells", "columns", "fields")
 
 _MSK: Final = ZoneInfo("Europe/Moscow")
 
@@ -55,8 +57,8 @@ BAD_ROWS: Final = {
         "control characters in a name",
         "baskets an object, not a list",
     ),
-    "vk_ads": ("spend x1e17", "impressions 10^20"),
-    "direct": ("spend x1e17", "impressions 10^20"),
+    "vk_ads": ("spend x1e17", "impressions 10^20", "statistics rows an object, not a list"),
+    "direct": ("spend x1e17", "impressions 10^20", "report line cut short"),
     "gmail": ("tickets 10^20", "negative revenue", "control characters in a name"),
 }
 
@@ -190,6 +192,9 @@ def _vk(stand: Stand, fault: str) -> Spoil:
     if fault == "spend x1e17":
         revise(bad_id, spent=str(spend * Decimal(10) ** 17))
         return Spoil(SPEND, lambda: revise(bad_id, spent=str(spend)))
+    if fault == "statistics rows an object, not a list":
+        stand.control("vk/malform", {"banner_ids": [int(bad_id)]})
+        return Spoil(ROWS, lambda: stand.control("vk/malform", {"banner_ids": []}))
     assert fault == "impressions 10^20", fault
     revise(bad_id, shows=HUGE_COUNT)
     return Spoil(IMPRESSIONS, lambda: revise(bad_id, shows=shows))
@@ -216,6 +221,9 @@ def _direct(stand: Stand, fault: str) -> Spoil:
     if fault == "spend x1e17":
         revise(bad, cost=str(Decimal(bad["cost"]) * Decimal(10) ** 17))
         return Spoil(SPEND, lambda: revise(bad, cost=bad["cost"]))
+    if fault == "report line cut short":
+        stand.control("direct/config", {"truncate_ad_ids": [int(bad["ad_id"])]})
+        return Spoil(CELLS, lambda: stand.control("direct/config", {"truncate_ad_ids": []}))
     assert fault == "impressions 10^20", fault
     revise(bad, impressions=HUGE_COUNT)
     return Spoil(IMPRESSIONS, lambda: revise(bad, impressions=bad["impressions"]))

@@ -50,8 +50,9 @@ def test_a_bad_row_is_rejected_naming_its_field_and_its_key_keeps_its_last_good_
     matrix.add(faulted, fault, _held_views(before, during, expected), fresh)
 
     assert (faulted.exit_code, faulted.status) == (0, "success"), faulted.why()
-    assert len(fresh) == 1, [r["reason"] for r in faulted.rejects]
-    assert names_field(fresh[0]["reason"], spoilt.fields), fresh[0]["reason"]
+    # One spoilt row (a line cut short is cut on every day of the window: one per day).
+    assert fresh, [r["reason"] for r in faulted.rejects]
+    assert all(names_field(r["reason"], spoilt.fields) for r in fresh), fresh
     assert faulted.opened_kinds() == [HELD_BACK], faulted.opened_kinds()
     assert faulted.summary.get("held_back", 0) >= 1, faulted.summary
     # The good change upstream is in; the spoilt key is what a clean run of the mended
@@ -113,6 +114,29 @@ def test_a_short_burst_is_retried_and_the_run_succeeds_with_the_same_views(
     assert (retried.exit_code, retried.status) == (0, "success"), retried.why()
     assert retried.opened_kinds() == []
     assert RUN_FAILED not in stand.open_kinds(source)
+    assert after == before, differences(before, after)
+
+
+def test_an_unreadable_report_attachment_is_rejected_never_silent(
+    stand: Stand, matrix: Matrix
+) -> None:
+    good_load(stand, "gmail")
+    before = snapshot(stand.wh, "gmail")
+    day = stand.wh.scalar(
+        "SELECT max(sale_date) FROM fact_qtickets_sales_daily WHERE source = 'gmail'"
+    )
+    stand.control("gmail/messages", {"kind": "xlsx", "sale_date": day.isoformat()})
+
+    faulted = stand.run("gmail")
+    after = snapshot(stand.wh, "gmail")
+    matrix.add(
+        faulted, "report attachment unreadable (xlsx)", _views(before, after), faulted.rejects
+    )
+
+    assert (faulted.exit_code, faulted.status) == (0, "success"), faulted.why()
+    assert len(faulted.rejects) == 1, faulted.rejects
+    assert names_field(faulted.rejects[0]["reason"], ("attachment", "xlsx")), faulted.rejects
+    assert RUN_FAILED not in faulted.opened_kinds()
     assert after == before, differences(before, after)
 
 

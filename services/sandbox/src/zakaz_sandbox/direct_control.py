@@ -30,11 +30,14 @@ class Fault:
 
 
 class ConfigBody(BaseModel):
-    """How reports are served: `auto_mode` offline or online, polls before 200, `retryIn`."""
+    """How reports are served: `auto_mode` offline or online, polls before 200, `retryIn`, and
+    ads whose lines come cut short."""
 
     auto_mode: Literal["offline", "online"] | None = None
     offline_polls: int | None = Field(default=None, ge=0, le=50)
     retry_in: int | None = Field(default=None, ge=0, le=3600)
+    #: Ads whose report lines are served without their last cell (`[]`: none again).
+    truncate_ad_ids: list[int] | None = None
 
 
 class ReviseBody(BaseModel):
@@ -81,10 +84,13 @@ def control_routes(router: APIRouter, state: DirectState) -> None:
                 queue.offline_polls = body.offline_polls
             if body.retry_in is not None:
                 queue.retry_in = body.retry_in
+            if body.truncate_ad_ids is not None:
+                queue.truncated_ads = {str(i) for i in body.truncate_ad_ids}
             return {
                 "auto_mode": queue.auto_mode,
                 "offline_polls": queue.offline_polls,
                 "retry_in": queue.retry_in,
+                "truncate_ad_ids": sorted(queue.truncated_ads),
             }
 
     @router.post(f"{PREFIX}/revise")

@@ -13,7 +13,8 @@
   every answer and 429 past the per-second, hourly or daily limit.
 
 Control endpoints (under `/_sandbox/vk`): expire or forget tokens, throttle (429) or fail
-(5xx) the next N calls, change the rate limits, revise a day's numbers, and read what was asked.
+(5xx) the next N calls, change the rate limits, revise a day's numbers, serve a banner's
+statistics rows in the wrong shape, and read what was asked.
 """
 
 from __future__ import annotations
@@ -108,6 +109,8 @@ class VkSandboxState:
     throttle_retry_after: int | None = None
     fail_left: int = 0
     fail_status: int = 503
+    #: Banners whose statistics `rows` are served as an object keyed by date, not a list.
+    malformed_banners: set[int] = field(default_factory=set)
 
     def live_tokens(self, owner: tuple[str, str]) -> int:
         """Tokens of one (client_id, user), expired ones included (VK counts them too)."""
@@ -120,6 +123,12 @@ class Count(BaseModel):
     count: int = 1
     status: int = 503
     retry_after: int | None = None
+
+
+class MalformBody(BaseModel):
+    """Banners whose statistics rows come as an object instead of a list (`[]`: none)."""
+
+    banner_ids: list[int]
 
 
 class LimitsBody(BaseModel):
@@ -210,6 +219,11 @@ def _add_controls(router: APIRouter, state: VkSandboxState) -> None:
     async def fail(body: Count) -> dict[str, int]:
         state.fail_left, state.fail_status = body.count, body.status
         return {"fail_left": state.fail_left}
+
+    @router.post("/_sandbox/vk/malform")
+    async def malform(body: MalformBody) -> dict[str, list[int]]:
+        state.malformed_banners = set(body.banner_ids)
+        return {"malformed_banners": sorted(state.malformed_banners)}
 
     @router.post("/_sandbox/vk/limits")
     async def limits(body: LimitsBody) -> dict[str, int]:
@@ -495,5 +509,8 @@ def _day_stats(state: VkSandboxState, account: Account, objects: str, request: R
         rows = [
             {"date": d.isoformat(), "base": base_json(s)} for d, s in zip(days, stats, strict=True)
         ]
-        items.append({"id": banner_id, "rows": rows, "total": {"base": base_json(total(stats))}})
+        served: list[dict[str, Any]] | dict[str, Any] = rows
+        if banner_id in state.malformed_banners:
+            served = {d.isoformat(): row for d, row in zip(days, rows, strict=True)}
+        items.append({"id": banner_id, "rows": served, "total": {"base": base_json(total(stats))}})
     return JSONResponse({"items": items, "total": {"base": base_json(total(everything))}})
