@@ -323,3 +323,17 @@ def storm(stand: Stand, source: str, kind: str, calls: int | None) -> None:
         count = -1 if every else n
         body = {"rate_limit": count} if throttled else {"server_errors": count}
         stand.control("gmail/faults", {**body, "retry_after": 0})
+
+
+def faulted_answers(stand: Stand, source: str) -> int:
+    """A count that grows by one with each 429 or 5xx answer of the source's sandbox."""
+    if source == "qtickets_api":
+        # Its call log keeps no statuses: minus the injected answers still to be served.
+        return -sum(int(f["remaining"]) for f in stand.get("qtickets/state")["faults"])
+    log = {
+        "qtickets_sheets": lambda: stand.get("sheets/requests")["requests"],
+        "vk_ads": lambda: stand.get("vk/requests")["requests"],
+        "direct": lambda: stand.get("direct/requests"),
+        "gmail": lambda: stand.get("gmail/requests")["requests"],
+    }[source]()
+    return sum(1 for entry in log if entry.get("status") in (429, 500, 502, 503, 504))
