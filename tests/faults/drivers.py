@@ -50,9 +50,15 @@ class Spoil:
 
 #: Bad-row faults each sandbox can produce, by source.
 BAD_ROWS: Final = {
-    "qtickets_sheets": ("tickets 10^20", "negative revenue", "control characters in a name"),
+    "qtickets_sheets": (
+        "tickets 10^20",
+        "revenue 1e300",
+        "negative revenue",
+        "control characters in a name",
+    ),
     "qtickets_api": (
         "tickets 10^20",
+        "revenue 1e300",
         "negative revenue",
         "control characters in a name",
         "baskets an object, not a list",
@@ -94,6 +100,11 @@ def _sheets(stand: Stand, fault: str) -> Spoil:
     if fault == "tickets 10^20":
         cell("Sales", f"D{bad_row}", HUGE_COUNT, "grouped")
         return Spoil(TICKETS, lambda: cell("Sales", f"D{bad_row}", bad["tickets_sold"], "grouped"))
+    if fault == "revenue 1e300":
+        cell("Sales", f"E{bad_row}", 1e300, "money")
+        return Spoil(
+            MONEY, lambda: cell("Sales", f"E{bad_row}", float(Decimal(bad["revenue"])), "money")
+        )
     if fault == "negative revenue":
         cell("Sales", f"E{bad_row}", -float(Decimal(bad["revenue"])), "money")
         return Spoil(
@@ -156,6 +167,9 @@ def _qtickets(stand: Stand, fault: str) -> Spoil:
         return Spoil(
             TICKETS, lambda: edit("orders", oid, {"baskets.0.quantity": basket["quantity"]})
         )
+    if fault == "revenue 1e300":
+        edit("orders", oid, {"baskets.0.price": 1e300})
+        return Spoil(MONEY, lambda: edit("orders", oid, {"baskets.0.price": basket["price"]}))
     if fault == "negative revenue":
         edit("orders", oid, {"baskets.0.price": -500})
         return Spoil(MONEY, lambda: edit("orders", oid, {"baskets.0.price": basket["price"]}))

@@ -30,6 +30,7 @@ def good_load(stand: Stand, source: str) -> Run:
     """The first, clean load every case starts from."""
     first = stand.run(source)
     assert (first.exit_code, first.status) == (0, "success"), first.why()
+    assert first.summary["lock"] == "redis", first.summary  # the real redis-server holds it
     return first
 
 
