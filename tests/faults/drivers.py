@@ -63,8 +63,18 @@ BAD_ROWS: Final = {
         "control characters in a name",
         "baskets an object, not a list",
     ),
-    "vk_ads": ("spend x1e17", "impressions 10^20", "statistics rows an object, not a list"),
-    "direct": ("spend x1e17", "impressions 10^20", "report line cut short"),
+    "vk_ads": (
+        "spend x1e17",
+        "impressions 10^20",
+        "control characters in a name",
+        "statistics rows an object, not a list",
+    ),
+    "direct": (
+        "spend x1e17",
+        "impressions 10^20",
+        "control characters in a name",
+        "report line cut short",
+    ),
     "gmail": ("tickets 10^20", "negative revenue", "control characters in a name"),
 }
 
@@ -193,11 +203,13 @@ def _qtickets(stand: Stand, fault: str) -> Spoil:
 
 def _vk(stand: Stand, fault: str) -> Spoil:
     rows = stand.wh.rows(
-        "SELECT stat_date, banner_id, impressions, clicks, spend FROM fact_vk_ads_daily FINAL "
-        "WHERE _deleted = 0 AND spend > 0 AND stat_date = "
+        "SELECT stat_date, banner_id, impressions, spend, ad_plan_id FROM fact_vk_ads_daily "
+        "FINAL WHERE _deleted = 0 AND spend > 0 AND stat_date = "
         "(SELECT max(stat_date) FROM fact_vk_ads_daily) ORDER BY banner_id"
     )
-    (day, good_id, _, _, good_spend), (_, bad_id, shows, _, spend) = rows[0], rows[1]
+    day, bad_id, shows, spend, plan = rows[0]
+    # The good banner is of another ad plan: a renamed plan may hold back all its banners.
+    _, good_id, _, good_spend, _ = next(r for r in rows if r[4] != plan)
 
     def revise(banner: str, **numbers: Any) -> None:
         stand.control("vk/revise", {"date": day.isoformat(), "banner_id": int(banner), **numbers})
@@ -206,6 +218,10 @@ def _vk(stand: Stand, fault: str) -> Spoil:
     if fault == "spend x1e17":
         revise(bad_id, spent=str(spend * Decimal(10) ** 17))
         return Spoil(SPEND, lambda: revise(bad_id, spent=str(spend)))
+    if fault == "control characters in a name":
+        body = {"kind": "ad_plans", "id": int(plan)}
+        old = stand.control("vk/rename", {**body, "name": CONTROL_NAME})["old_name"]
+        return Spoil(NAME, lambda: stand.control("vk/rename", {**body, "name": old}))
     if fault == "statistics rows an object, not a list":
         stand.control("vk/malform", {"banner_ids": [int(bad_id)]})
         return Spoil(ROWS, lambda: stand.control("vk/malform", {"banner_ids": []}))
@@ -224,7 +240,9 @@ def _direct(stand: Stand, fault: str) -> Spoil:
         for t in stand.get("direct/truth", since=day.isoformat(), to=day.isoformat())
         if Decimal(t["cost"]) > 0
     ]
-    good, bad = truth[0], truth[1]
+    bad = truth[0]
+    # The good ad is of another campaign: a renamed campaign may hold back all its ads.
+    good = next(t for t in truth if t["campaign_id"] != bad["campaign_id"])
 
     def revise(ad: dict[str, Any], **numbers: Any) -> None:
         stand.control(
@@ -235,6 +253,15 @@ def _direct(stand: Stand, fault: str) -> Spoil:
     if fault == "spend x1e17":
         revise(bad, cost=str(Decimal(bad["cost"]) * Decimal(10) ** 17))
         return Spoil(SPEND, lambda: revise(bad, cost=bad["cost"]))
+    if fault == "control characters in a name":
+        campaign = int(bad["campaign_id"])
+        renamed = stand.control("direct/rename", {"campaign_id": campaign, "name": CONTROL_NAME})
+        return Spoil(
+            NAME,
+            lambda: stand.control(
+                "direct/rename", {"campaign_id": campaign, "name": renamed["old_name"]}
+            ),
+        )
     if fault == "report line cut short":
         stand.control("direct/config", {"truncate_ad_ids": [int(bad["ad_id"])]})
         return Spoil(CELLS, lambda: stand.control("direct/config", {"truncate_ad_ids": []}))

@@ -1,8 +1,9 @@
-"""Control endpoints of the Direct sandbox (`/_sandbox/direct/...`): faults, revisions, oracles."""
+"""Control endpoints of the Direct sandbox (`/_sandbox/direct/...`): faults, revisions, renames,
+oracles."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
@@ -53,6 +54,13 @@ class ReviseBody(BaseModel):
     remove: bool = False
 
 
+class RenameBody(BaseModel):
+    """A new name for a campaign (any text: a typo, a paste with control bytes)."""
+
+    campaign_id: int
+    name: str
+
+
 class FaultBody(BaseModel):
     """The next `times` requests (of `service`, or any) answer Direct error `error_code`, or a
     bare HTTP `http_status` as a proxy in front of Direct would."""
@@ -73,6 +81,7 @@ class QueueBody(BaseModel):
 
 def control_routes(router: APIRouter, state: DirectState) -> None:
     """Add the control endpoints for `state` to `router`."""
+    _edit_routes(router, state)
 
     @router.post(f"{PREFIX}/config")
     def config(body: ConfigBody) -> dict[str, Any]:
@@ -186,3 +195,17 @@ def control_routes(router: APIRouter, state: DirectState) -> None:
                 }
                 for ad in state.account.ads
             ]
+
+
+def _edit_routes(router: APIRouter, state: DirectState) -> None:
+    """The controls that change what the account holds beyond its numbers."""
+
+    @router.post(f"{PREFIX}/rename")
+    def rename(body: RenameBody) -> dict[str, Any]:
+        """Rename a campaign; answers the old name too."""
+        with state.lock:
+            campaign = state.account.campaigns.get(body.campaign_id)
+            if campaign is None:
+                raise HTTPException(404, f"no campaign {body.campaign_id}")
+            state.account.campaigns[body.campaign_id] = replace(campaign, name=body.name)
+            return {"renamed": 1, "old_name": campaign.name}

@@ -13,8 +13,8 @@
   every answer and 429 past the per-second, hourly or daily limit.
 
 Control endpoints (under `/_sandbox/vk`): expire or forget tokens, throttle (429) or fail
-(5xx) the next N calls, change the rate limits, revise a day's numbers, serve a banner's
-statistics rows in the wrong shape, and read what was asked.
+(5xx) the next N calls, change the rate limits, revise a day's numbers, rename an ad plan or
+group, serve a banner's statistics rows in the wrong shape, and read what was asked.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
@@ -131,6 +131,14 @@ class MalformBody(BaseModel):
     banner_ids: list[int]
 
 
+class RenameBody(BaseModel):
+    """A new name for an ad plan or ad group (any text: a typo, a paste with control bytes)."""
+
+    kind: Literal["ad_plans", "ad_groups"]
+    id: int
+    name: str
+
+
 class LimitsBody(BaseModel):
     """New rate limits (per second, hour, day)."""
 
@@ -224,6 +232,19 @@ def _add_controls(router: APIRouter, state: VkSandboxState) -> None:
     async def malform(body: MalformBody) -> dict[str, list[int]]:
         state.malformed_banners = set(body.banner_ids)
         return {"malformed_banners": sorted(state.malformed_banners)}
+
+    @router.post("/_sandbox/vk/rename")
+    async def rename(body: RenameBody) -> dict[str, Any]:
+        """Rename an ad plan or group in every account; answers the old name too."""
+        old: list[str] = []
+        for account in state.accounts.values():
+            for item in account.plans if body.kind == "ad_plans" else account.groups:
+                if item.id == body.id:
+                    old.append(item.name)
+                    item.name = body.name
+        if not old:
+            raise HTTPException(404, f"no {body.kind} {body.id}")
+        return {"renamed": len(old), "old_name": old[0]}
 
     @router.post("/_sandbox/vk/limits")
     async def limits(body: LimitsBody) -> dict[str, int]:
