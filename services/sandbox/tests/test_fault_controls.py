@@ -10,6 +10,7 @@ import httpx
 import pytest
 from zakaz_common.localserver import serving
 from zakaz_sandbox.app import create_app
+from zakaz_sandbox.direct_data import CLIENT_LOGIN, TOKEN
 from zakaz_sandbox.qtickets import CONTROL, PREFIX
 from zakaz_sandbox.qtickets_data import SANDBOX_TOKEN
 from zakaz_sandbox.season import reference_day, season
@@ -88,7 +89,7 @@ def test_an_edited_event_name_is_served_in_lists_and_alone(http: httpx.Client) -
     assert next(e for e in qt(http, "/events") if e["id"] == event["id"])["name"] == "Шоу\x00\x07"
 
 
-def test_a_malformed_banner_gets_its_statistics_rows_as_an_object(http: httpx.Client) -> None:
+def vk_auth(http: httpx.Client) -> dict[str, str]:
     token = http.post(
         "/api/v2/oauth2/token.json",
         data={
@@ -97,7 +98,44 @@ def test_a_malformed_banner_gets_its_statistics_rows_as_an_object(http: httpx.Cl
             "client_secret": ADVERTISER_CLIENT_SECRET,
         },
     ).json()["access_token"]
-    auth = {"Authorization": f"Bearer {token}"}
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_a_renamed_vk_ad_plan_is_served_with_its_new_name(http: httpx.Client) -> None:
+    auth = vk_auth(http)
+    plan = http.get("/api/v2/ad_plans.json", params={"limit": 1}, headers=auth).json()["items"][0]
+
+    renamed = http.post(
+        "/_sandbox/vk/rename", json={"kind": "ad_plans", "id": plan["id"], "name": "План\x07"}
+    )
+    served = http.get(
+        "/api/v2/ad_plans.json", params={"_id": plan["id"], "fields": "id,name"}, headers=auth
+    ).json()["items"]
+    unknown = http.post("/_sandbox/vk/rename", json={"kind": "ad_groups", "id": 1, "name": "x"})
+
+    assert renamed.status_code == 200 and renamed.json()["old_name"] == plan["name"]
+    assert served == [{"id": plan["id"], "name": "План\x07"}]
+    assert unknown.status_code == 404
+
+
+def test_a_renamed_direct_campaign_is_served_with_its_new_name(http: httpx.Client) -> None:
+    headers = {"Authorization": f"Bearer {TOKEN}", "Client-Login": CLIENT_LOGIN}
+    query = {"method": "get", "params": {"SelectionCriteria": {}, "FieldNames": ["Id", "Name"]}}
+
+    def names() -> dict[int, str]:
+        answer = http.post("/json/v5/campaigns", json=query, headers=headers).json()
+        return {c["Id"]: c["Name"] for c in answer["result"]["Campaigns"]}
+
+    before = names()
+    first = min(before)
+    renamed = http.post("/_sandbox/direct/rename", json={"campaign_id": first, "name": "К\x00"})
+
+    assert renamed.status_code == 200 and renamed.json()["old_name"] == before[first]
+    assert names() == {**before, first: "К\x00"}
+
+
+def test_a_malformed_banner_gets_its_statistics_rows_as_an_object(http: httpx.Client) -> None:
+    auth = vk_auth(http)
     banners = http.get("/api/v2/banners.json", params={"limit": 2}, headers=auth).json()["items"]
     ids = [b["id"] for b in banners]
 
