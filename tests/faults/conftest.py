@@ -20,6 +20,7 @@ from zakaz_common.demo import sandbox
 # The helper modules beside the tests (fault_support, drivers) import by name.
 sys.path.insert(0, str(Path(__file__).parent))
 
+from drivers import NOT_PRODUCED
 from fault_support import FAST_RETRIES, Matrix, Stand
 
 #: Where to write the fault matrix as Markdown; unset (the default), nothing is written.
@@ -35,7 +36,7 @@ def matrix() -> Iterator[Matrix]:
     found = Matrix()
     yield found
     if _MATRIX_PATH:
-        found.write(Path(_MATRIX_PATH))
+        found.write(Path(_MATRIX_PATH), NOT_PRODUCED)
 
 
 @pytest.fixture

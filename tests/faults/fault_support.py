@@ -215,8 +215,8 @@ class Matrix:
             )
         )
 
-    def write(self, path: Path) -> None:
-        """The table as Markdown, grouped by fault."""
+    def write(self, path: Path, not_produced: Mapping[tuple[str, str], str]) -> None:
+        """The table as Markdown, grouped by fault, and the faults not produced, with why."""
         lines = [
             "# Fault matrix",
             "",
@@ -234,6 +234,8 @@ class Matrix:
                 f"| {o.fault} | {o.source} | {o.exit_code} | {o.status} | {o.alerts} | "
                 f"{o.views} | {o.rejects} |"
             )
+        lines += ["", "Not run:", ""]
+        lines += [f"- {source}, {fault}: {why}" for (source, fault), why in not_produced.items()]
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
