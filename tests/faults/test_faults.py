@@ -61,6 +61,7 @@ def test_a_bad_row_is_rejected_naming_its_field_and_its_key_keeps_its_last_good_
     assert expected != before, "the good key's change did not reach the views"
     assert during == expected, differences(expected, during)
     assert (mended.exit_code, mended.status) == (0, "success"), mended.why()
+    assert new_rejects(mended, first.rejects) == [], "the mend upstream did not mend"
     assert HELD_BACK not in stand.open_kinds(source)
 
 
