@@ -72,6 +72,8 @@ class Run:
     row: dict[str, Any] | None
     opened: list[Alert]
     rejects: list[dict[str, Any]]
+    #: Kinds of the source's alerts open right after the run (opened by it or kept open).
+    open_after: list[str]
 
     @property
     def status(self) -> str:
@@ -117,7 +119,8 @@ class Stand:
         # No summary (the command failed before running): nothing of this run is recorded.
         run_id = summary.get("run_id")
         row = get_run(self.wh, str(run_id)) if run_id else None
-        opened = [a for a in open_alerts(self.wh, source) if a.alert_id not in before]
+        now_open = open_alerts(self.wh, source)
+        opened = [a for a in now_open if a.alert_id not in before]
         rejects = (
             self.wh.dicts(
                 "SELECT entity, raw, reason FROM rejects WHERE run_id = {run_id:String}",
@@ -126,7 +129,8 @@ class Stand:
             if row
             else []
         )
-        return Run(source, result.exit_code, result.output, summary, row, opened, rejects)
+        kinds = sorted(a.kind for a in now_open)
+        return Run(source, result.exit_code, result.output, summary, row, opened, rejects, kinds)
 
     def open_kinds(self, source: str) -> list[str]:
         """Kinds of the source's open alerts, sorted."""
