@@ -1,8 +1,9 @@
-"""Control endpoints of the Direct sandbox (`/_sandbox/direct/...`): faults, revisions, oracles."""
+"""Control endpoints of the Direct sandbox (`/_sandbox/direct/...`): faults, revisions, renames,
+oracles."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
@@ -30,11 +31,14 @@ class Fault:
 
 
 class ConfigBody(BaseModel):
-    """How reports are served: `auto_mode` offline or online, polls before 200, `retryIn`."""
+    """How reports are served: `auto_mode` offline or online, polls before 200, `retryIn`, and
+    ads whose lines come cut short."""
 
     auto_mode: Literal["offline", "online"] | None = None
     offline_polls: int | None = Field(default=None, ge=0, le=50)
     retry_in: int | None = Field(default=None, ge=0, le=3600)
+    #: Ads whose report lines are served without their last cell (`[]`: none again).
+    truncate_ad_ids: list[int] | None = None
 
 
 class ReviseBody(BaseModel):
@@ -48,6 +52,13 @@ class ReviseBody(BaseModel):
     #: Rubles including VAT, as the interface shows them.
     cost: Decimal | None = Field(default=None, ge=0)
     remove: bool = False
+
+
+class RenameBody(BaseModel):
+    """A new name for a campaign (any text: a typo, a paste with control bytes)."""
+
+    campaign_id: int
+    name: str
 
 
 class FaultBody(BaseModel):
@@ -70,6 +81,7 @@ class QueueBody(BaseModel):
 
 def control_routes(router: APIRouter, state: DirectState) -> None:
     """Add the control endpoints for `state` to `router`."""
+    _edit_routes(router, state)
 
     @router.post(f"{PREFIX}/config")
     def config(body: ConfigBody) -> dict[str, Any]:
@@ -81,10 +93,13 @@ def control_routes(router: APIRouter, state: DirectState) -> None:
                 queue.offline_polls = body.offline_polls
             if body.retry_in is not None:
                 queue.retry_in = body.retry_in
+            if body.truncate_ad_ids is not None:
+                queue.truncated_ads = {str(i) for i in body.truncate_ad_ids}
             return {
                 "auto_mode": queue.auto_mode,
                 "offline_polls": queue.offline_polls,
                 "retry_in": queue.retry_in,
+                "truncate_ad_ids": sorted(queue.truncated_ads),
             }
 
     @router.post(f"{PREFIX}/revise")
@@ -180,3 +195,17 @@ def control_routes(router: APIRouter, state: DirectState) -> None:
                 }
                 for ad in state.account.ads
             ]
+
+
+def _edit_routes(router: APIRouter, state: DirectState) -> None:
+    """The controls that change what the account holds beyond its numbers."""
+
+    @router.post(f"{PREFIX}/rename")
+    def rename(body: RenameBody) -> dict[str, Any]:
+        """Rename a campaign; answers the old name too."""
+        with state.lock:
+            campaign = state.account.campaigns.get(body.campaign_id)
+            if campaign is None:
+                raise HTTPException(404, f"no campaign {body.campaign_id}")
+            state.account.campaigns[body.campaign_id] = replace(campaign, name=body.name)
+            return {"renamed": 1, "old_name": campaign.name}

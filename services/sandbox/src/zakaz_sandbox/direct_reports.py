@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -86,6 +87,9 @@ class ReportQueue:
     #: Reports of other applications occupying the queue, gone after that many 9000 answers.
     phantom_reports: int = 0
     phantom_drain_after: int = 0
+    #: Ads whose report lines are served cut short (the last cell missing), as a broken proxy
+    #: or a truncated export would.
+    truncated_ads: set[str] = field(default_factory=set)
 
     def pending(self, login: str, now: float) -> int:
         """Reports being built for the login (phantoms included)."""
@@ -141,7 +145,7 @@ class ReportQueue:
             found.polls_left -= 1
             return 202, self._queue_headers(login, now), ""
         found.finished_at = found.finished_at or now
-        return 200, {}, _render(found, name, headers)
+        return 200, {}, _render(found, name, headers, self.truncated_ads)
 
     def _drain_phantoms(self) -> None:
         if self.phantom_reports and self.phantom_drain_after > 0:
@@ -200,7 +204,7 @@ def _flag(headers: Any, name: str) -> bool:
     return str(headers.get(name) or "").strip().lower() == "true"
 
 
-def _render(report: _Report, name: str, headers: Any) -> str:
+def _render(report: _Report, name: str, headers: Any, truncated_ads: AbstractSet[str]) -> str:
     micros = str(headers.get("returnMoneyInMicros") or "").strip().lower() != "false"
     lines = []
     if not _flag(headers, "skipReportHeader"):
@@ -208,7 +212,10 @@ def _render(report: _Report, name: str, headers: Any) -> str:
     if not _flag(headers, "skipColumnHeader"):
         lines.append("\t".join(report.fields))
     for row in report.rows:
-        lines.append("\t".join(_cell(f, row, report.include_vat, micros) for f in report.fields))
+        cells = [_cell(f, row, report.include_vat, micros) for f in report.fields]
+        if str(row.ad.id) in truncated_ads:
+            cells = cells[:-1]
+        lines.append("\t".join(cells))
     if not _flag(headers, "skipReportSummary"):
         lines.append(f"Total rows: {len(report.rows)}")
     return "".join(line + "\n" for line in lines)

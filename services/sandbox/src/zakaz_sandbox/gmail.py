@@ -16,6 +16,7 @@ the request log and the truth, reset. The mailbox is `gmail_data.build_mailbox(t
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -385,6 +386,9 @@ def _lines(body: dict[str, Any], day: date, salt: str, today: date | None) -> li
             raise HTTPException(
                 422, f"no show with event_id {row.get('event_id')!r}; known: {sorted(shows)}"
             )
+        if row.get("event_name") is not None:
+            # The name as the report typed it (a clerk's edit, a broken export).
+            show = dataclasses.replace(show, name=str(row["event_name"]))
         lines.append(
             Line(
                 day,
@@ -425,7 +429,8 @@ def _mailbox_routes(router: APIRouter, state: GmailState) -> None:
     @router.post(f"{prefix}/messages")
     def add_message(body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
         """Deliver a report: `{"kind": "html"|"csv"|"xlsx"|"no_data", "sale_date", "rows"?,
-        "received_at"?, "from"?, "subject"?}` (rows: `event_id`, `tickets_sold`, `revenue`)."""
+        "received_at"?, "from"?, "subject"?}` (rows: `event_id`, `tickets_sold`, `revenue`, and
+        optional `city`, `event_name`)."""
         kind: Kind = body.get("kind", "html")
         if kind not in ("html", "csv", "xlsx", "no_data", "foreign"):
             raise HTTPException(422, f"unknown kind {kind!r}")

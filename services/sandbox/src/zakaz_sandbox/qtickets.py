@@ -5,12 +5,14 @@ JSON body on GET (query strings are ignored), default page sizes are 50 orders /
 `POST /orders` answers 503 `UNKNOWN_ERROR` (the real one creates orders), unknown paths get the
 site's HTML 404, a missing token 401 and a wrong one 403. Control endpoints under
 `/_sandbox/qtickets/` refund and cancel orders, inject faults (429 storms, 5xx, slow answers,
-broken JSON), rotate the token and switch off server-side select/filters/paging.
+broken JSON), rotate the token, switch off server-side select/filters/paging, and corrupt what
+is served of an order or event (a field set to any JSON value: a bad number, a wrong shape).
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -87,6 +89,9 @@ class SandboxState:
     ignore_paging: bool = False
     post_orders: int = 0
     calls: list[dict[str, Any]] = field(default_factory=list)
+    #: Fields served differently from the world's, per (resource, id): dotted path → value.
+    #: Only what the API answers changes; the box office (seat maps, refunds) keeps the truth.
+    edits: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
 
 
 class RefundBody(BaseModel):
@@ -104,6 +109,12 @@ class FaultBody(BaseModel):
     retry_after: float | None = Field(default=None, ge=0)
     delay: float = Field(default=0.0, ge=0, le=60)
     malformed: bool = False
+
+
+class EditBody(BaseModel):
+    """Fields to serve differently: dotted path (`baskets.0.quantity`, `baskets`) → JSON value."""
+
+    set: dict[str, Any] = Field(min_length=1)
 
 
 class TokenBody(BaseModel):
@@ -228,7 +239,8 @@ class _Api:
         self.state = state
 
     def list_orders(self, request: Request, body: dict[str, Any]) -> Response:
-        return self._list(list(self.state.world.orders.values()), body, "orders")
+        orders = [self._served("orders", o) for o in self.state.world.orders.values()]
+        return self._list(orders, body, "orders")
 
     def create_order(self, request: Request, body: dict[str, Any]) -> Response:
         # The live API answered a filter-like body with this; a real one may create an order.
@@ -239,16 +251,17 @@ class _Api:
         order = self.state.world.orders.get(_id(request.path_params["order_id"]) or -1)
         if order is None:
             raise _not_found("Order", request.path_params["order_id"])
-        return JSONResponse({"data": self._select(order, body)})
+        return JSONResponse({"data": self._select(self._served("orders", order), body)})
 
     def list_events(self, request: Request, body: dict[str, Any]) -> Response:
-        return self._list(list(self.state.world.events.values()), body, "events")
+        events = [self._served("events", e) for e in self.state.world.events.values()]
+        return self._list(events, body, "events")
 
     def get_event(self, request: Request, body: dict[str, Any]) -> Response:
         event = self.state.world.events.get(_id(request.path_params["event_id"]) or -1)
         if event is None:
             raise _not_found("Event", request.path_params["event_id"])
-        return JSONResponse({"data": self._select(event, body)})
+        return JSONResponse({"data": self._select(self._served("events", event), body)})
 
     def seats(self, request: Request, body: dict[str, Any]) -> Response:
         world = self.state.world
@@ -275,6 +288,10 @@ class _Api:
             )
             zone.setdefault("seats", {})[seat["short_seat_id"]] = shown
         return JSONResponse({"data": tree})
+
+    def _served(self, kind: str, item: dict[str, Any]) -> dict[str, Any]:
+        edits = self.state.edits.get((kind, int(item["id"])))
+        return edited(item, edits) if edits else item
 
     def _list(self, items: list[dict[str, Any]], body: dict[str, Any], kind: str) -> Response:
         where = query.where(body)
@@ -315,6 +332,26 @@ def _not_found(resource: str, raw_id: str) -> ApiError:
 
 def _id(raw: str) -> int | None:
     return int(raw) if raw.isdigit() else None
+
+
+def edited(item: dict[str, Any], edits: Mapping[str, Any]) -> dict[str, Any]:
+    """A deep copy of `item` with each dotted path set (list items by index); ValueError if a
+    path does not lead into the item."""
+    out = copy.deepcopy(item)
+    for path, value in edits.items():
+        *parents, last = path.split(".")
+        node: Any = out
+        for part in parents:
+            node = node[int(part)] if isinstance(node, list) else node.get(part)
+            if not isinstance(node, dict | list):
+                raise ValueError(f"{path}: {part} is not an object or a list")
+        if isinstance(node, list):
+            if not last.isdigit() or int(last) >= len(node):
+                raise ValueError(f"{path}: {last} is not an index of the list")
+            node[int(last)] = value
+        else:
+            node[last] = value
+    return out
 
 
 # -- controls ----------------------------------------------------------------------------------
@@ -369,6 +406,16 @@ def _add_controls(router: APIRouter, state: SandboxState) -> None:
         order = state.world.cancel(order_id, datetime.now(_MSK))
         return {"order_id": order_id, "deleted_at": order["deleted_at"]}
 
+    @router.post(CONTROL + "/orders/{order_id}/edit")
+    def edit_order(order_id: int, body: EditBody) -> dict[str, Any]:
+        """Serve an order with fields changed (`{"set": {"baskets.0.price": -500}}`)."""
+        return _edit(state, "orders", order_id, body.set)
+
+    @router.post(CONTROL + "/events/{event_id}/edit")
+    def edit_event(event_id: int, body: EditBody) -> dict[str, Any]:
+        """Serve an event with fields changed (`{"set": {"name": …}}`)."""
+        return _edit(state, "events", event_id, body.set)
+
     @router.post(CONTROL + "/faults")
     def add_fault(body: FaultBody) -> dict[str, Any]:
         """Make the next `count` API calls under `path` fail or stall."""
@@ -410,6 +457,19 @@ def _add_controls(router: APIRouter, state: SandboxState) -> None:
         fresh = SandboxState(today=state.today, world=QticketsWorld.build(state.today))
         state.__dict__.update(fresh.__dict__)
         return {"orders": len(state.world.orders)}
+
+
+def _edit(state: SandboxState, kind: str, item_id: int, changes: dict[str, Any]) -> dict[str, Any]:
+    items = state.world.orders if kind == "orders" else state.world.events
+    if item_id not in items:
+        raise HTTPException(404, f"no {kind[:-1]} {item_id}")
+    merged = {**state.edits.get((kind, item_id), {}), **changes}
+    try:
+        edited(items[item_id], merged)
+    except (ValueError, KeyError, IndexError) as exc:
+        raise HTTPException(422, str(exc)) from exc
+    state.edits[(kind, item_id)] = merged
+    return {"id": item_id, "edited": sorted(merged)}
 
 
 def _paid_order(state: SandboxState, order_id: int) -> dict[str, Any]:

@@ -13,7 +13,8 @@
   every answer and 429 past the per-second, hourly or daily limit.
 
 Control endpoints (under `/_sandbox/vk`): expire or forget tokens, throttle (429) or fail
-(5xx) the next N calls, change the rate limits, revise a day's numbers, and read what was asked.
+(5xx) the next N calls, change the rate limits, revise a day's numbers, rename an ad plan or
+group, serve a banner's statistics rows in the wrong shape, and read what was asked.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
@@ -108,6 +109,8 @@ class VkSandboxState:
     throttle_retry_after: int | None = None
     fail_left: int = 0
     fail_status: int = 503
+    #: Banners whose statistics `rows` are served as an object keyed by date, not a list.
+    malformed_banners: set[int] = field(default_factory=set)
 
     def live_tokens(self, owner: tuple[str, str]) -> int:
         """Tokens of one (client_id, user), expired ones included (VK counts them too)."""
@@ -120,6 +123,20 @@ class Count(BaseModel):
     count: int = 1
     status: int = 503
     retry_after: int | None = None
+
+
+class MalformBody(BaseModel):
+    """Banners whose statistics rows come as an object instead of a list (`[]`: none)."""
+
+    banner_ids: list[int]
+
+
+class RenameBody(BaseModel):
+    """A new name for an ad plan or ad group (any text: a typo, a paste with control bytes)."""
+
+    kind: Literal["ad_plans", "ad_groups"]
+    id: int
+    name: str
 
 
 class LimitsBody(BaseModel):
@@ -210,6 +227,24 @@ def _add_controls(router: APIRouter, state: VkSandboxState) -> None:
     async def fail(body: Count) -> dict[str, int]:
         state.fail_left, state.fail_status = body.count, body.status
         return {"fail_left": state.fail_left}
+
+    @router.post("/_sandbox/vk/malform")
+    async def malform(body: MalformBody) -> dict[str, list[int]]:
+        state.malformed_banners = set(body.banner_ids)
+        return {"malformed_banners": sorted(state.malformed_banners)}
+
+    @router.post("/_sandbox/vk/rename")
+    async def rename(body: RenameBody) -> dict[str, Any]:
+        """Rename an ad plan or group in every account; answers the old name too."""
+        old: list[str] = []
+        for account in state.accounts.values():
+            for item in account.plans if body.kind == "ad_plans" else account.groups:
+                if item.id == body.id:
+                    old.append(item.name)
+                    item.name = body.name
+        if not old:
+            raise HTTPException(404, f"no {body.kind} {body.id}")
+        return {"renamed": len(old), "old_name": old[0]}
 
     @router.post("/_sandbox/vk/limits")
     async def limits(body: LimitsBody) -> dict[str, int]:
@@ -495,5 +530,8 @@ def _day_stats(state: VkSandboxState, account: Account, objects: str, request: R
         rows = [
             {"date": d.isoformat(), "base": base_json(s)} for d, s in zip(days, stats, strict=True)
         ]
-        items.append({"id": banner_id, "rows": rows, "total": {"base": base_json(total(stats))}})
+        served: list[dict[str, Any]] | dict[str, Any] = rows
+        if banner_id in state.malformed_banners:
+            served = {d.isoformat(): row for d, row in zip(days, rows, strict=True)}
+        items.append({"id": banner_id, "rows": served, "total": {"base": base_json(total(stats))}})
     return JSONResponse({"items": items, "total": {"base": base_json(total(everything))}})
