@@ -86,7 +86,10 @@ def to_row(
 ) -> dict[str, Any] | Reject:
     """The fact row of one report record, or why it cannot be read."""
     if MALFORMED in record:
-        return _reject(record, account, "report line has the wrong number of cells")
+        # Its cells may stand under the wrong names: only the account is sure, so the run
+        # retracts none of the account's keys (the line may be any of them).
+        found = _reject(record, account, "report line has the wrong number of cells")
+        return Reject(found.entity, found.raw, found.reason, {"account": account}, found.facts)
     try:
         stat_date = _day(record.get("Date"))
         campaign_id = _id(record.get("CampaignId"), "CampaignId", required=True)

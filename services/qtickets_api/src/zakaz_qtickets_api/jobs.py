@@ -72,6 +72,7 @@ def load(ctx: RunContext) -> LoadOutcome:
     paid_before = datetime.combine(harvest.to + timedelta(days=1), time(0), MSK)
     with QticketsClient.from_settings(settings, ctx.deadline) as client:
         _read_events(client, harvest)
+        _keep_rejected_events(ctx, harvest)
         stream = OrderStream(
             harvest.since,
             harvest.to,
@@ -138,6 +139,33 @@ def _read_events(client: QticketsClient, harvest: Harvest) -> None:
             harvest.counts["events_rejected"] += 1
         else:
             harvest.events[found.event_id] = found
+
+
+def _keep_rejected_events(ctx: RunContext, harvest: Harvest) -> None:
+    """Events whose record was rejected keep their last good name and city for their sales.
+
+    Their `dim_events_src` and inventory rows are held back by the reject; without this their
+    sales would be staged with no name and no city until the event reads cleanly again.
+    """
+    rejected = sorted(
+        {
+            str(r.key["event_id"])
+            for r in harvest.rejects
+            if EVENTS.fact in r.facts and r.key and r.key.get("event_id")
+        }
+        - set(harvest.events)
+    )
+    if not rejected:
+        return
+    found = ctx.wh.rows(
+        f"SELECT event_id, event_name, event_date, city FROM {EVENTS.fact} FINAL "
+        "WHERE source = {source:String} AND event_id IN {ids:Array(String)}",
+        {"source": SOURCE, "ids": rejected},
+    )
+    for event_id, name, event_date, city in found:
+        # No shows: the event's inventory is not read again and stays held at its last value.
+        harvest.events[event_id] = EventInfo(event_id, name, event_date, city, show_ids=())
+    harvest.counts["events_kept_from_last_run"] = len(found)
 
 
 def _read_inventory(client: QticketsClient, harvest: Harvest, observed_at: datetime) -> None:

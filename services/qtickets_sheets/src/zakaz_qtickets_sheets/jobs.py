@@ -37,7 +37,9 @@ def load(ctx: RunContext) -> LoadOutcome:
     client = SheetsClient(settings, ctx.deadline)
     values = client.read(tabs)
     sheets = parse_sheets(
-        {role: (v.title, v.rows) for role, v in values.items()}, CityDirectory.bundled()
+        {role: (v.title, v.rows) for role, v in values.items()},
+        CityDirectory.bundled(),
+        _live_names(ctx.wh),
     )
     window = ctx.request.window(ctx.today, None)
     sales = [row for row in sheets.sales.rows if in_window(row, window)]
@@ -72,6 +74,15 @@ def load(ctx: RunContext) -> LoadOutcome:
     message = _message(counts, rejected, counts["fact_rows_written"])
     ctx.log.info("qtickets_sheets: %s", message)
     return LoadOutcome(processed, rejected, counts, message)
+
+
+def _live_names(wh: Warehouse) -> dict[str, str]:
+    """This source's event names as last loaded (kept by events whose row is rejected now)."""
+    found = wh.rows(
+        f"SELECT event_id, event_name FROM {EVENTS.fact} FINAL WHERE source = {{source:String}}",
+        {"source": SOURCE},
+    )
+    return {str(event_id): str(name) for event_id, name in found if name}
 
 
 def _live_inventory(wh: Warehouse) -> dict[str, tuple[tuple[Any, ...], datetime]]:

@@ -250,9 +250,14 @@ class SheetRows:
 
 
 def parse_sheets(
-    tabs: Mapping[str, tuple[str, Sequence[Sequence[Any]]]], cities: CityDirectory
+    tabs: Mapping[str, tuple[str, Sequence[Sequence[Any]]]],
+    cities: CityDirectory,
+    known_names: Mapping[str, str] | None = None,
 ) -> SheetRows:
     """Read the `events`, `inventory` and `sales` tabs ((title, rows) each) completely.
+
+    `known_names` are event names as last loaded: an event whose Events row is rejected now
+    keeps its last good name on its inventory and sales rows.
 
     Every tab's header is checked before any row is used: one StructuralError names every
     problem of every tab, so a broken sheet fails the run before anything is staged.
@@ -271,7 +276,9 @@ def parse_sheets(
     if problems:
         raise StructuralError("; ".join(problems))
     events = parse_events(*tabs["events"], cities)
-    names = {r["event_id"]: r["event_name"] for r in events.rows if r["event_name"]}
+    rejected = {str(r.key["event_id"]) for r in events.rejects if r.key and r.key.get("event_id")}
+    names = {k: v for k, v in (known_names or {}).items() if k in rejected}
+    names.update((r["event_id"], r["event_name"]) for r in events.rows if r["event_name"])
     return SheetRows(
         events=events,
         inventory=parse_inventory(*tabs["inventory"], cities, names),
