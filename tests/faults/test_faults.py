@@ -8,7 +8,11 @@ and the views. Every case also notes its outcome in the fault matrix (`conftest.
 
 from __future__ import annotations
 
+import os
+import time
+
 import pytest
+import redis
 from drivers import BAD_ROWS, SOURCES, STORMS, faulted_answers, revoke, spoil, storm
 from fault_support import (
     Matrix,
@@ -20,6 +24,9 @@ from fault_support import (
     new_rejects,
     snapshot,
 )
+from zakaz_common.deadline import override_variable
+from zakaz_common.localserver import silent_server
+from zakaz_common.locks import lock_key
 from zakaz_common.runs import HELD_BACK, RUN_FAILED
 from zakaz_qtickets_api.client import ATTEMPTS
 
@@ -104,6 +111,44 @@ def test_a_storm_longer_than_the_retries_fails_the_run_and_changes_nothing(
     assert (faulted.exit_code, faulted.status) == (1, "error"), faulted.why()
     assert faulted.opened_kinds() == [RUN_FAILED], faulted.opened_kinds()
     assert after == before, differences(before, after)
+
+
+#: Where each source's upstream API is, as the sandbox settings name it (its token endpoint, if
+#: any, stays on the sandbox: the API host alone goes silent).
+API_URLS = {
+    "qtickets_sheets": ("SHEETS_API_URL", ""),
+    "qtickets_api": ("QTICKETS_BASE_URL", "/api/rest/v1"),
+    "vk_ads": ("VK_API_URL", ""),
+    "direct": ("DIRECT_API_URL", "/json/v5"),
+    "gmail": ("GMAIL_API_URL", ""),
+}
+
+#: The deadline of a run against a silent upstream in these tests (seconds).
+SILENT_DEADLINE = 3
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_a_silent_upstream_fails_the_run_within_its_deadline_and_changes_nothing(
+    stand: Stand, matrix: Matrix, source: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    good_load(stand, source)
+    before = snapshot(stand.wh, source)
+    variable, path = API_URLS[source]
+    with silent_server() as url:
+        monkeypatch.setenv(variable, url + path)
+        monkeypatch.setenv(override_variable(source), str(SILENT_DEADLINE))
+        started = time.monotonic()
+        faulted = stand.run(source)
+        took = time.monotonic() - started
+    after = snapshot(stand.wh, source)
+    matrix.add(faulted, f"silent upstream (deadline {SILENT_DEADLINE} s)", _views(before, after))
+
+    assert (faulted.exit_code, faulted.status) == (1, "error"), faulted.why()
+    assert "deadline" in faulted.why(), faulted.why()
+    assert took < SILENT_DEADLINE + 10, took
+    assert faulted.opened_kinds() == [RUN_FAILED], faulted.opened_kinds()
+    assert after == before, differences(before, after)
+    assert not redis.Redis.from_url(os.environ["REDIS_URL"]).exists(lock_key(source))
 
 
 @pytest.mark.parametrize("source", SOURCES)
