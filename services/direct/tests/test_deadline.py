@@ -4,15 +4,18 @@ were."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
 from direct_support import DirectSandbox
 from zakaz_common.clickhouse import Warehouse
-from zakaz_common.runs import RunRequest, RunSummary, execute
-from zakaz_common.settings import CoreSettings
-from zakaz_common.testing import assert_stopped_at_deadline, silent_server, warehouse_snapshot
+from zakaz_common.runs import RunSummary
+from zakaz_common.testing import (
+    assert_stopped_at_deadline,
+    silent_server,
+    timed_run,
+    warehouse_snapshot,
+)
 from zakaz_direct.manifest import MANIFEST
 
 #: The test-short deadline of the failing runs (seconds).
@@ -20,9 +23,7 @@ DEADLINE = 3.0
 
 
 def _run(wh: Warehouse) -> tuple[RunSummary, float]:
-    started = time.monotonic()
-    summary = execute(MANIFEST, RunRequest(), wh=wh, core=CoreSettings())
-    return summary, time.monotonic() - started
+    return timed_run(MANIFEST, wh)
 
 
 @pytest.fixture

@@ -4,14 +4,17 @@ its deadline, and the views stay as they were."""
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 from gmail_support import GmailSandbox
 from zakaz_common.clickhouse import Warehouse
-from zakaz_common.runs import RunRequest, RunSummary, execute
-from zakaz_common.settings import CoreSettings
-from zakaz_common.testing import assert_stopped_at_deadline, silent_server, warehouse_snapshot
+from zakaz_common.runs import RunSummary
+from zakaz_common.testing import (
+    assert_stopped_at_deadline,
+    silent_server,
+    timed_run,
+    warehouse_snapshot,
+)
 from zakaz_gmail.manifest import MANIFEST
 
 #: The test-short deadline of the silent runs (seconds).
@@ -19,9 +22,7 @@ DEADLINE = 3.0
 
 
 def _run(wh: Warehouse) -> tuple[RunSummary, float]:
-    started = time.monotonic()
-    summary = execute(MANIFEST, RunRequest(), wh=wh, core=CoreSettings())
-    return summary, time.monotonic() - started
+    return timed_run(MANIFEST, wh)
 
 
 @pytest.fixture

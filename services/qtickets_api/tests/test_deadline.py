@@ -3,14 +3,16 @@ do seat maps that stall one after another; nothing the views show changes."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from qtickets_support import Sandbox
 from zakaz_common.clickhouse import Warehouse
-from zakaz_common.runs import RunRequest, RunSummary, execute
-from zakaz_common.settings import CoreSettings
-from zakaz_common.testing import assert_stopped_at_deadline, silent_server, warehouse_snapshot
+from zakaz_common.runs import RunRequest, RunSummary
+from zakaz_common.testing import (
+    assert_stopped_at_deadline,
+    silent_server,
+    timed_run,
+    warehouse_snapshot,
+)
 from zakaz_qtickets_api.manifest import MANIFEST
 from zakaz_sandbox.qtickets import PREFIX
 
@@ -19,9 +21,7 @@ DEADLINE = 3.0
 
 
 def _run(wh: Warehouse) -> tuple[RunSummary, float]:
-    started = time.monotonic()
-    summary = execute(MANIFEST, RunRequest(days=7), wh=wh, core=CoreSettings())
-    return summary, time.monotonic() - started
+    return timed_run(MANIFEST, wh, RunRequest(days=7))
 
 
 @pytest.fixture

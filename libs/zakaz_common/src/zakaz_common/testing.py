@@ -34,8 +34,9 @@ __all__ = [
     "silent_server",
     "warehouse_snapshot",
 ]
+from zakaz_common.manifest import SourceManifest
 from zakaz_common.migrate import migrate
-from zakaz_common.runs import RunSummary, get_run
+from zakaz_common.runs import RunRequest, RunSummary, execute, get_run
 from zakaz_common.settings import CoreSettings, WarehouseSettings
 
 
@@ -151,6 +152,15 @@ def redis_url(redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> str
 
 #: Views that report on runs rather than data: a failed run rightly changes them.
 RUN_VIEWS = frozenset({"v_data_freshness"})
+
+
+def timed_run(
+    manifest: SourceManifest, wh: Warehouse, request: RunRequest | None = None
+) -> tuple[RunSummary, float]:
+    """One recorded run of a source (`execute`, as `zakaz run`), and the seconds it took."""
+    started = time.monotonic()
+    summary = execute(manifest, request or RunRequest(), wh=wh, core=CoreSettings())
+    return summary, time.monotonic() - started
 
 
 def warehouse_snapshot(wh: Warehouse) -> dict[str, list[tuple[Any, ...]]]:
