@@ -8,6 +8,7 @@ change in how those tables are read touches one place.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -215,7 +216,7 @@ class Matrix:
                 run.status or "(not recorded)",
                 ", ".join(f"{a.kind} ({a.severity})" for a in run.opened) or "—",
                 views,
-                "; ".join(_short(r["reason"]) for r in rejects or []) or "—",
+                _reasons(rejects or []),
             )
         )
 
@@ -241,6 +242,12 @@ class Matrix:
         lines += ["", "Not run:", ""]
         lines += [f"- {source}, {fault}: {why}" for (source, fault), why in not_produced.items()]
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _reasons(rejects: list[dict[str, Any]]) -> str:
+    """The rejects' reasons, each once with how many times it came (`… (×4)`)."""
+    counted = Counter(_short(r["reason"]) for r in rejects)
+    return "; ".join(f"{r} (×{n})" if n > 1 else r for r, n in counted.items()) or "—"
 
 
 def _short(reason: str, limit: int = 90) -> str:
