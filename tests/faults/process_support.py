@@ -13,13 +13,10 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -29,6 +26,7 @@ import redis
 from fault_support import FACTS, FAST_RETRIES, Run, Snapshot
 from zakaz_common.alerts import Alert
 from zakaz_common.deadline import override_variable
+from zakaz_common.localserver import silent_server
 from zakaz_common.locks import LOCK_TTL_ENV, lock_key
 
 #: Each source's base-URL setting, and what follows the host in it (the sandbox's layout).
@@ -109,46 +107,6 @@ class Finished:
         return f"exit {self.exit_code}: {self.out[-400:]} {self.err[-600:]}"
 
 
-class HangingUpstream:
-    """A loopback server that accepts connections and never answers; `asked` says one came.
-
-    Like `zakaz_common.localserver.silent_server`, which does not tell when a client arrived.
-    """
-
-    def __init__(self) -> None:
-        self._listener = socket.create_server(("127.0.0.1", 0), backlog=64)
-        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
-        self.asked = threading.Event()
-        self._held: list[socket.socket] = []
-        threading.Thread(target=self._accept, name="hanging-upstream", daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self._listener.accept()
-            except OSError:  # closed
-                return
-            # Held open, unread: a request line and headers fit the socket's buffer.
-            self._held.append(conn)
-            self.asked.set()
-
-    def close(self) -> None:
-        """Stop listening and drop the connections held."""
-        self._listener.close()
-        for conn in self._held:
-            conn.close()
-
-
-@contextmanager
-def hanging_upstream() -> Iterator[HangingUpstream]:
-    """A `HangingUpstream` for the block."""
-    server = HangingUpstream()
-    try:
-        yield server
-    finally:
-        server.close()
-
-
 @dataclass
 class ProcessStand:
     """`zakaz run <source>` in `workdir/data`, its settings pointing at the sandbox."""
@@ -189,10 +147,11 @@ class ProcessStand:
     def stopped(self, how: signal.Signals) -> Finished:
         """`zakaz run <source>` with its upstream hanging, sent `how` once it asked it."""
         variable, path = BASE_URLS[self.source]
-        with hanging_upstream() as upstream:
+        asked = threading.Event()
+        with silent_server(accepted=asked) as url:
             proc = subprocess.Popen(
                 self._command(),
-                env={**self.env, variable: upstream.url + path},
+                env={**self.env, variable: url + path},
                 cwd=self.workdir,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -201,7 +160,7 @@ class ProcessStand:
             )
             try:
                 deadline = time.monotonic() + START_SECONDS
-                while not upstream.asked.wait(0.05):
+                while not asked.wait(0.05):
                     if proc.poll() is not None or time.monotonic() > deadline:
                         proc.kill()  # if it still runs: hung before its upstream
                         out, err = proc.communicate()

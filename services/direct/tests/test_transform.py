@@ -89,6 +89,9 @@ def test_a_line_with_the_wrong_cell_count_is_rejected() -> None:
 
     assert isinstance(out, Reject)
     assert "wrong number of cells" in out.reason
+    # Its cells may be misplaced: only the account is held back (no key of it is retracted).
+    assert out.key == {"account": "a"}
+    assert out.facts == ("fact_direct_daily",)
 
 
 @pytest.mark.parametrize(

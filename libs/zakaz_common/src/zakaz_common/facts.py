@@ -5,6 +5,10 @@ Sources stage rows with exactly these columns and publish through `zakaz_common.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from datetime import date
+
+from zakaz_common.clickhouse import Warehouse
 from zakaz_common.load import FactSpec
 
 #: Sales per (source, sale_date, event_id); several rows of one key add up (sheet rows, baskets).
@@ -24,6 +28,24 @@ EVENTS = FactSpec(
     key=("source", "event_id"),
     latest=("event_name", "event_date", "city"),
 )
+
+
+def live_events(
+    wh: Warehouse, source: str, event_ids: Collection[str] | None = None
+) -> dict[str, tuple[str, date | None, str]]:
+    """The events `source` last published (all, or those of `event_ids`): name, date, city.
+
+    What an event whose record is rejected now keeps on its sales and inventory rows.
+    """
+    if event_ids is not None and not event_ids:
+        return {}
+    found = wh.rows(
+        f"SELECT event_id, event_name, event_date, city FROM {EVENTS.fact} FINAL "
+        "WHERE source = {source:String} AND ({all:Bool} OR event_id IN {ids:Array(String)})",
+        {"source": source, "all": event_ids is None, "ids": sorted(event_ids or ())},
+    )
+    return {str(e): (str(name), day, str(city)) for e, name, day, city in found}
+
 
 #: Seat inventory per event, as last observed.
 INVENTORY = FactSpec(

@@ -20,7 +20,6 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal
 from typing import Any, Final
 
 from clickhouse_connect.driver.exceptions import DataError
@@ -207,15 +206,7 @@ def _key_sql(columns: Sequence[str]) -> str:
 
 def _key_text(values: Iterable[Any]) -> str:
     """A key as `_key_sql` renders it: dates in ISO form, numbers and text as they print."""
-    out = []
-    for value in values:
-        if isinstance(value, date):
-            out.append(value.isoformat())
-        elif isinstance(value, Decimal | int | float):
-            out.append(str(value))
-        else:
-            out.append(str(value))
-    return _KEY_SEP.join(out)
+    return _KEY_SEP.join(v.isoformat() if isinstance(v, date) else str(v) for v in values)
 
 
 class Stager:

@@ -43,9 +43,12 @@ def serving(app: Any) -> Iterator[str]:
 
 
 @contextmanager
-def silent_server() -> Iterator[str]:
+def silent_server(accepted: threading.Event | None = None) -> Iterator[str]:
     """A TCP server on loopback that accepts every connection, reads what is sent and never
-    answers (an upstream that hangs); yields its base URL, `http://127.0.0.1:PORT`."""
+    answers (an upstream that hangs); yields its base URL, `http://127.0.0.1:PORT`.
+
+    `accepted` is set once a client has connected (a test waiting for a run to be mid-request).
+    """
     listener = socket.create_server(("127.0.0.1", 0), backlog=64)
     listener.setblocking(False)
     port = int(listener.getsockname()[1])
@@ -66,6 +69,8 @@ def silent_server() -> Iterator[str]:
                         conn.setblocking(False)
                         held.append(conn)
                         selector.register(conn, selectors.EVENT_READ)
+                        if accepted is not None:
+                            accepted.set()
                     continue
                 # Read and drop requests, so a client never blocks on a full send buffer; a
                 # closed connection is forgotten.

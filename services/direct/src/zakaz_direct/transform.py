@@ -88,8 +88,7 @@ def to_row(
     if MALFORMED in record:
         # Its cells may stand under the wrong names: only the account is sure, so the run
         # retracts none of the account's keys (the line may be any of them).
-        found = _reject(record, account, "report line has the wrong number of cells")
-        return Reject(found.entity, found.raw, found.reason, {"account": account}, found.facts)
+        return _reject(record, account, "report line has the wrong number of cells", keyed=False)
     try:
         stat_date = _day(record.get("Date"))
         campaign_id = _id(record.get("CampaignId"), "CampaignId", required=True)
@@ -118,15 +117,18 @@ def to_row(
     return row
 
 
-def _reject(record: Mapping[str, str], account: str, reason: str) -> Reject:
-    key = {"account": account} | readable(
-        {
-            "stat_date": lambda: _day(record.get("Date")),
-            "campaign_id": lambda: _id(record.get("CampaignId"), "CampaignId", required=True),
-            "ad_group_id": lambda: _id(record.get("AdGroupId"), "AdGroupId"),
-            "ad_id": lambda: _id(record.get("AdId"), "AdId"),
-        }
-    )
+def _reject(record: Mapping[str, str], account: str, reason: str, *, keyed: bool = True) -> Reject:
+    """A reject holding back the key columns still readable (only the account unless `keyed`)."""
+    key: dict[str, Any] = {"account": account}
+    if keyed:
+        key |= readable(
+            {
+                "stat_date": lambda: _day(record.get("Date")),
+                "campaign_id": lambda: _id(record.get("CampaignId"), "CampaignId", required=True),
+                "ad_group_id": lambda: _id(record.get("AdGroupId"), "AdGroupId"),
+                "ad_id": lambda: _id(record.get("AdId"), "AdId"),
+            }
+        )
     raw = {k: preview(v) if isinstance(v, str) and len(v) > 200 else v for k, v in record.items()}
     return Reject(ENTITY, raw, reason, key=key, facts=(DIRECT.fact,))
 

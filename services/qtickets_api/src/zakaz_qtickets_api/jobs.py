@@ -19,7 +19,7 @@ from typing import Any
 
 from zakaz_common.cities import CityDirectory
 from zakaz_common.errors import AuthError, BadInput, ConfigError, UpstreamError
-from zakaz_common.facts import EVENTS, INVENTORY, SALES
+from zakaz_common.facts import EVENTS, INVENTORY, SALES, live_events
 from zakaz_common.load import Reject, Scope
 from zakaz_common.pagemarks import PageHistory, last_marks
 from zakaz_common.parts import PartTally
@@ -157,12 +157,8 @@ def _keep_rejected_events(ctx: RunContext, harvest: Harvest) -> None:
     )
     if not rejected:
         return
-    found = ctx.wh.rows(
-        f"SELECT event_id, event_name, event_date, city FROM {EVENTS.fact} FINAL "
-        "WHERE source = {source:String} AND event_id IN {ids:Array(String)}",
-        {"source": SOURCE, "ids": rejected},
-    )
-    for event_id, name, event_date, city in found:
+    found = live_events(ctx.wh, SOURCE, rejected)
+    for event_id, (name, event_date, city) in found.items():
         # No shows: the event's inventory is not read again and stays held at its last value.
         harvest.events[event_id] = EventInfo(event_id, name, event_date, city, show_ids=())
     harvest.counts["events_kept_from_last_run"] = len(found)

@@ -13,7 +13,7 @@ from typing import Any
 
 from zakaz_common.cities import CityDirectory
 from zakaz_common.clickhouse import Warehouse
-from zakaz_common.facts import EVENTS, INVENTORY, SALES
+from zakaz_common.facts import EVENTS, INVENTORY, SALES, live_events
 from zakaz_common.load import PublishResult, Scope
 from zakaz_common.runs import LoadOutcome, RunContext
 from zakaz_common.timeutil import MSK
@@ -39,7 +39,7 @@ def load(ctx: RunContext) -> LoadOutcome:
     sheets = parse_sheets(
         {role: (v.title, v.rows) for role, v in values.items()},
         CityDirectory.bundled(),
-        _live_names(ctx.wh),
+        {event_id: name for event_id, (name, _, _) in live_events(ctx.wh, SOURCE).items()},
     )
     window = ctx.request.window(ctx.today, None)
     sales = [row for row in sheets.sales.rows if in_window(row, window)]
@@ -74,15 +74,6 @@ def load(ctx: RunContext) -> LoadOutcome:
     message = _message(counts, rejected, counts["fact_rows_written"])
     ctx.log.info("qtickets_sheets: %s", message)
     return LoadOutcome(processed, rejected, counts, message)
-
-
-def _live_names(wh: Warehouse) -> dict[str, str]:
-    """This source's event names as last loaded (kept by events whose row is rejected now)."""
-    found = wh.rows(
-        f"SELECT event_id, event_name FROM {EVENTS.fact} FINAL WHERE source = {{source:String}}",
-        {"source": SOURCE},
-    )
-    return {str(event_id): str(name) for event_id, name in found if name}
 
 
 def _live_inventory(wh: Warehouse) -> dict[str, tuple[tuple[Any, ...], datetime]]:
