@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from zakaz_common import clock
 from zakaz_common.clickhouse import Warehouse
 from zakaz_common.redact import scrub
 
@@ -58,7 +59,7 @@ def raise_alert(
     """Store an alert unless one of the same job and kind is still open; returns the new one."""
     if any(a.kind == kind for a in open_alerts(wh, job)):
         return None
-    now = int(time.time())
+    now = int(clock.now())
     alert_id = uuid.uuid4().hex
     text = scrub(message)[:2000]
     wh.insert(
@@ -72,7 +73,7 @@ def resolve_alerts(wh: Warehouse, job: str, kind: str) -> list[Alert]:
     found = [a for a in open_alerts(wh, job) if a.kind == kind]
     if not found:
         return []
-    now = int(time.time())
+    now = int(clock.now())
     ver = time.time_ns()
     wh.insert(
         "alerts",

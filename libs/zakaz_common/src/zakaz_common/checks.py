@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
+from zakaz_common import clock
 from zakaz_common.clickhouse import Warehouse
 from zakaz_common.manifest import SourceManifest
 
@@ -140,7 +140,7 @@ def check_freshness(
     wh: Warehouse, manifests: Iterable[SourceManifest], now: float | None = None
 ) -> list[CheckResult]:
     """Each enabled source succeeded within its freshness budget."""
-    now = now if now is not None else time.time()
+    now = now if now is not None else clock.now()
     last = dict(
         wh.rows(
             "SELECT job, toUnixTimestamp(max(finished_at)) FROM meta_job_runs "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from datetime import date, datetime
 from typing import Annotated, Any
 
@@ -12,7 +13,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from zakaz_common.checks import run_checks
+from zakaz_common import control
+from zakaz_common.checks import CheckResult, run_checks
 from zakaz_common.clickhouse import Warehouse, open_warehouse
 from zakaz_common.errors import ZakazError
 from zakaz_common.interrupts import Interrupted, handling_signals, interrupted
@@ -104,11 +106,19 @@ def run(
         bool, typer.Option("--dry-run", help="read and transform, write nothing")
     ] = False,
 ) -> None:
-    """One load of SOURCE, inline; prints a JSON summary; exit 1 on failure (130/143 if stopped)."""
+    """One load of SOURCE, inline; prints a JSON summary; exit 1 on failure (130/143 if stopped).
+
+    While `zakaz up` runs on this warehouse, the run is queued on its worker instead, and this
+    command waits for it and prints the same summary.
+    """
     with handling_signals() as signals:
         try:
             request = RunRequest(_date(since, "--since"), _date(to, "--to"), days, dry_run)
             manifest = get_manifest(source)
+            remote = control.running()
+            if remote is not None:
+                _run_through(remote, source, request)
+                return
             wh, core = _ready()
             summary = execute(manifest, request, wh=wh, core=core, trigger="cli")
         except Interrupted as exc:
@@ -228,8 +238,12 @@ def check(
 ) -> None:
     """Run the data-quality checks; exit 1 if a check of severity `error` fails."""
     try:
-        wh, _ = _ready()
-        results = run_checks(wh, manifests().values())
+        remote = control.running()
+        if remote is not None:
+            results = [CheckResult(**r) for r in remote.get("/local/check")]
+        else:
+            wh, _ = _ready()
+            results = run_checks(wh, manifests().values())
     except ZakazError as exc:
         raise _fail(str(exc)) from exc
     if as_json:
@@ -256,14 +270,20 @@ def status(
 ) -> None:
     """Last run, freshness and queue state of every source."""
     try:
-        wh, core = _ready()
-        rows = source_statuses(wh, manifests().values(), core.redis_url)
+        remote = control.running()
+        if remote is not None:
+            rows = [control.status_from_json(r) for r in remote.get("/local/status")]
+            where = f"{remote.get('/local/ping')['warehouse']}, through zakaz up (pid {remote.pid})"
+        else:
+            wh, core = _ready()
+            rows = source_statuses(wh, manifests().values(), core.redis_url)
+            where = wh.display
     except ZakazError as exc:
         raise _fail(str(exc)) from exc
     if as_json:
         _print_json([r.__dict__ for r in rows])
         return
-    table = Table(title=f"zakaz status — {wh.display}")
+    table = Table(title=f"zakaz status — {where}")
     table.add_column("source", no_wrap=True, min_width=15)
     for col in (
         "last run",
@@ -309,6 +329,82 @@ def demo() -> None:
     except ZakazError as exc:
         raise _fail(str(exc)) from exc
     if not result.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def sql(
+    query: Annotated[
+        str, typer.Argument(help='one read-only statement, e.g. "SELECT * FROM v_romi_kpi"')
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="print rows as JSON objects")] = False,
+) -> None:
+    """Run one read-only query (SELECT, SHOW, DESCRIBE) on the warehouse and print the rows."""
+    try:
+        remote = control.running()
+        if remote is not None:
+            result = remote.post("/local/sql", {"query": query})
+        else:
+            wh, _ = _ready()
+            result = control.run_read_only(wh, query)
+    except ZakazError as exc:
+        raise _fail(str(exc)) from exc
+    columns, rows = result["columns"], result["rows"]
+    if as_json:
+        _print_json([dict(zip(columns, row, strict=True)) for row in rows])
+    else:
+        table = Table(*columns, show_lines=False)
+        for row in rows:
+            table.add_row(*("NULL" if v is None else str(v) for v in row))
+        out.print(table)
+        err.print(f"{len(rows)} rows" + (" (cut short)" if result.get("truncated") else ""))
+
+
+@app.command()
+def up(
+    sandbox: Annotated[
+        bool,
+        typer.Option("--sandbox", help="against the bundled sandbox upstreams (no credentials)"),
+    ] = False,
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port of the status page and every API")] = 8080,
+) -> None:
+    """The whole platform in one process: scheduler, workers, control APIs, health; Ctrl-C stops it."""
+    from zakaz_common.up import UpOptions, serve_platform
+
+    configure_logging("WARNING")
+    try:
+        serve_platform(UpOptions(host=host, port=port, sandbox=sandbox), out)
+    except ZakazError as exc:
+        raise _fail(str(exc)) from exc
+
+
+#: Seconds between two looks at a run queued on a running `zakaz up`.
+REMOTE_POLL_SECONDS = 0.5
+
+
+def _run_through(remote: control.Control, source: str, request: RunRequest) -> None:
+    """Queue the run on the running `zakaz up`, wait for it, print its summary."""
+    body = {
+        "source": source,
+        "since": request.since.isoformat() if request.since else None,
+        "to": request.to.isoformat() if request.to else None,
+        "days": request.days,
+        "dry_run": request.dry_run,
+    }
+    run_id = remote.post("/local/runs", body)["run_id"]
+    err.print(f"queued on zakaz up (pid {remote.pid}) as run {run_id}; waiting…", highlight=False)
+    while True:
+        if interrupted() is not None:
+            err.print(f"stopped waiting; run {run_id} goes on in zakaz up", highlight=False)
+            raise typer.Exit(1)
+        state = remote.get(f"/local/runs/{run_id}")
+        if state["state"] in {"finished", "failed", "unknown"}:
+            break
+        time.sleep(REMOTE_POLL_SECONDS)
+    summary = state["summary"] or {"source": source, "run_id": run_id, "status": "error"}
+    _print_json(summary)
+    if summary.get("status") not in {"success", "dry_run"}:
         raise typer.Exit(1)
 
 

@@ -96,6 +96,15 @@ class Warehouse:
             names = result.column_names
             return [dict(zip(names, r, strict=True)) for r in result.result_rows]
 
+    def table(
+        self, sql: str, *, settings: Mapping[str, Any] | None = None, limit: int | None = None
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Run a query; its column names and (at most `limit`) rows."""
+        with self._translated(sql):
+            result = self.client.query(sql, settings=dict(settings) if settings else None)
+            rows = result.result_rows if limit is None else result.result_rows[:limit]
+            return list(result.column_names), [tuple(r) for r in rows]
+
     def scalar(self, sql: str, parameters: Mapping[str, Any] | None = None) -> Any:
         """Run a query and return the first column of its first row (None when no row)."""
         found = self.rows(sql, parameters)

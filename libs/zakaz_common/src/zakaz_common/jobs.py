@@ -19,7 +19,7 @@ trigger is accepted, and its run closes the dead run's `running` row.
 
 from __future__ import annotations
 
-import time
+import os
 from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any
@@ -32,8 +32,9 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 
+from zakaz_common import clock
 from zakaz_common.clickhouse import Warehouse, open_warehouse
-from zakaz_common.errors import LockBusy, ZakazError
+from zakaz_common.errors import ConfigError, LockBusy, ZakazError
 from zakaz_common.locks import KEY_PREFIX, Holder, lock_holder, lock_ttl_seconds
 from zakaz_common.manifest import SourceManifest, get_manifest
 from zakaz_common.migrate import migrate, pending
@@ -45,6 +46,10 @@ RUN_JOB = "zakaz_common.jobs.run_job"
 
 #: Waits (seconds) before RQ retries a run that failed transiently: 1, 5, then 15 minutes.
 RETRY_INTERVALS = (60, 300, 900)
+
+#: Overrides `RETRY_INTERVALS` (comma-separated seconds): a simulated day (`make soak`) runs
+#: through 24 hours in minutes, so its retries wait seconds, not minutes.
+RETRY_INTERVALS_VARIABLE = "ZAKAZ_RETRY_INTERVALS_SECONDS"
 
 #: How long finished job results stay in Redis.
 RESULT_TTL_SECONDS = 86_400
@@ -79,6 +84,24 @@ class QueueUnavailable(ZakazError):
     """Redis cannot be reached, so nothing can be queued."""
 
     transient = True
+
+
+def retry_intervals() -> tuple[int, ...]:
+    """The waits before RQ retries a transiently failed run: `RETRY_INTERVALS` or the override."""
+    raw = os.environ.get(RETRY_INTERVALS_VARIABLE, "").strip()
+    if not raw:
+        return RETRY_INTERVALS
+    try:
+        waits = tuple(int(part) for part in raw.split(","))
+    except ValueError:
+        raise ConfigError(
+            f"{RETRY_INTERVALS_VARIABLE}={raw[:60]!r}: use comma-separated whole seconds, e.g. 60,300,900"
+        ) from None
+    if not waits or any(w < 0 for w in waits):
+        raise ConfigError(
+            f"{RETRY_INTERVALS_VARIABLE}={raw[:60]!r}: waits must be 0 or more seconds"
+        )
+    return waits
 
 
 def pending_key(source: str) -> str:
@@ -171,17 +194,23 @@ def enqueue_run(
     wh: Warehouse,
     trigger: str,
     run_id: str | None = None,
+    retry: bool = True,
 ) -> str:
-    """Queue one run of a source; raises RunConflict or QueueUnavailable."""
+    """Queue one run of a source; raises RunConflict or QueueUnavailable.
+
+    With `retry=False` a transient failure is not retried (a run someone waits for, as
+    `zakaz run` through a running `zakaz up`, fails at once like an inline one).
+    """
     run_id = run_id or new_run_id()
     params = request.as_params()
     queue = queue_for(conn, manifest.name)
+    waits = retry_intervals() if retry else ()
     job = queue.create_job(
         RUN_JOB,
         args=(manifest.name, run_id, params, trigger),
         job_id=run_id,
         timeout=int(manifest.job_timeout.total_seconds()),
-        retry=Retry(max=len(RETRY_INTERVALS), interval=list(RETRY_INTERVALS)),
+        retry=Retry(max=len(waits), interval=list(waits)) if waits else None,
         result_ttl=RESULT_TTL_SECONDS,
         failure_ttl=FAILURE_TTL_SECONDS,
         description=f"{manifest.name} run ({trigger})",
@@ -198,7 +227,7 @@ def enqueue_run(
             run_id=run_id,
             job=manifest.name,
             status="queued",
-            started_at=time.time(),
+            started_at=clock.now(),
             params=params,
             trigger=trigger,
         )
@@ -214,8 +243,8 @@ def enqueue_run(
             run_id=run_id,
             job=manifest.name,
             status="error",
-            started_at=time.time(),
-            finished_at=time.time(),
+            started_at=clock.now(),
+            finished_at=clock.now(),
             message=f"could not be queued: Redis went away ({exc})",
             params=params,
             trigger=trigger,
@@ -226,9 +255,8 @@ def enqueue_run(
 
 def _take_marker(conn: redis.Redis, manifest: SourceManifest, job: Job) -> None:
     """Make `job` the source's pending run, or delete it and raise RunConflict."""
-    ttl = int(
-        manifest.job_timeout.total_seconds() * (len(RETRY_INTERVALS) + 1) + sum(RETRY_INTERVALS)
-    )
+    waits = retry_intervals()
+    ttl = int(manifest.job_timeout.total_seconds() * (len(waits) + 1) + sum(waits))
     key = pending_key(manifest.name)
     if conn.set(key, job.id, nx=True, ex=ttl):
         return
@@ -277,8 +305,8 @@ def run_job(source: str, run_id: str, params: dict[str, Any], trigger: str) -> d
             run_id=run_id,
             job=source,
             status="error",
-            started_at=time.time(),
-            finished_at=time.time(),
+            started_at=clock.now(),
+            finished_at=clock.now(),
             message=summary.message,
             params=params,
             trigger=trigger,
@@ -296,7 +324,7 @@ def run_job(source: str, run_id: str, params: dict[str, Any], trigger: str) -> d
             run_id=run_id,
             job=source,
             status="queued",
-            started_at=time.time(),
+            started_at=clock.now(),
             message=f"retry in {job.get_retry_interval()} s after: {summary.message}",
             params=params,
             trigger=trigger,

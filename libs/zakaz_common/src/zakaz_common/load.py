@@ -24,6 +24,7 @@ from typing import Any, Final
 
 from clickhouse_connect.driver.exceptions import DataError
 
+from zakaz_common import clock
 from zakaz_common.clickhouse import INSERT_BATCH_ROWS, Warehouse
 from zakaz_common.errors import ConfigError, LoadError
 from zakaz_common.normalize import preview
@@ -424,7 +425,7 @@ def publish(
     params: dict[str, Any] = {
         "run_id": run_id,
         "ver": ver,
-        "loaded_at": int(loaded_at if loaded_at is not None else time.time()),
+        "loaded_at": int(loaded_at if loaded_at is not None else clock.now()),
         "sep": _KEY_SEP,
     }
     holds = _holds(spec, held, params) if held else None
@@ -527,7 +528,7 @@ def record_rejects(wh: Warehouse, run_id: str, source: str, rejects: Sequence[Re
     """Store rejected rows with their reasons; returns how many."""
     if not rejects:
         return 0
-    now = int(time.time())
+    now = int(clock.now())
     rows = [(now, run_id, source, r.entity, _raw_text(r.raw), r.reason[:1000]) for r in rejects]
     return wh.insert("rejects", rows, ["loaded_at", "run_id", "source", "entity", "raw", "reason"])
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, Literal
 
-from zakaz_common import interrupts
+from zakaz_common import clock, interrupts
 from zakaz_common.alerts import raise_alert, resolve_alerts
 from zakaz_common.clickhouse import Warehouse
 from zakaz_common.deadline import Deadline
@@ -388,7 +388,7 @@ def close_abandoned(wh: Warehouse, run: Mapping[str, Any]) -> None:
         job=run["source"],
         status="error",
         started_at=started.timestamp() if hasattr(started, "timestamp") else float(started),
-        finished_at=time.time(),
+        finished_at=clock.now(),
         rows_processed=int(run.get("rows_processed") or 0),
         rows_rejected=int(run.get("rows_rejected") or 0),
         message=ABANDONED_MESSAGE,
@@ -424,7 +424,7 @@ def execute(
     """
     run_id = run_id or new_run_id()
     params = request.as_params()
-    started = time.time()
+    started = clock.now()
     # A stop signal only lands inside the load (`_run_locked`); everywhere else here it is noted,
     # so taking the lock, recording the run and letting the lock go are never cut short.
     with interrupts.deferred():
@@ -509,7 +509,7 @@ def _record_outcome(
             job=job,
             status=summary.status,
             started_at=started,
-            finished_at=time.time(),
+            finished_at=clock.now(),
             rows_processed=summary.rows_processed,
             rows_rejected=summary.rows_rejected,
             message=summary.message,
@@ -655,4 +655,4 @@ def _refresh(wh: Warehouse, counts: dict[str, Any]) -> None:
 
 
 def _ms_since(started: float) -> int:
-    return int((time.time() - started) * 1000)
+    return int((clock.now() - started) * 1000)

@@ -44,6 +44,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq_scheduler import Scheduler  # type: ignore[import-untyped]
 
+from zakaz_common import clock
 from zakaz_common.clickhouse import Warehouse, open_warehouse
 from zakaz_common.errors import ConfigError
 from zakaz_common.jobs import FAILURE_TTL_SECONDS, RESULT_TTL_SECONDS, RunConflict, enqueue_run
@@ -451,7 +452,7 @@ def _zone(tz: str | ZoneInfo) -> ZoneInfo:
 def _utc(moment: datetime | None) -> datetime:
     # Naive means UTC, as everywhere in zakaz (timeutil.to_msk).
     if moment is None:
-        return datetime.now(UTC)
+        return clock.utcnow()
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)

@@ -8,6 +8,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Final
 from zoneinfo import ZoneInfo
 
+from zakaz_common import clock
 from zakaz_common.errors import BadValue
 from zakaz_common.normalize import preview
 
@@ -40,7 +41,7 @@ _SERIAL_TEXT: Final = re.compile(r"\d+(?:[.,]\d+)?", re.ASCII)
 
 def now_msk() -> datetime:
     """The current moment as an aware Moscow datetime; the only clock in this module."""
-    return datetime.now(MSK)
+    return clock.utcnow().astimezone(MSK)
 
 
 def today_msk() -> date:

@@ -20,6 +20,7 @@ from typing import Any
 
 import redis
 from redis.exceptions import RedisError
+from zakaz_common import clock
 from zakaz_common.alerts import Alert, Severity, open_alerts, raise_alert, resolve_alerts
 from zakaz_common.clickhouse import Warehouse, open_warehouse
 from zakaz_common.locks import KEY_PREFIX, redis_client
@@ -157,7 +158,7 @@ def evaluate_alerts() -> dict[str, Any]:
     wh = open_warehouse(load_settings(WarehouseSettings, SERVICE), core)
     if pending(wh):
         migrate(wh)
-    report = evaluate(wh, redis_client(core.redis_url), manifests().values(), time.time())
+    report = evaluate(wh, redis_client(core.redis_url), manifests().values(), clock.now())
     result = report.to_dict()
     log.info("alerts evaluated: %s", result)
     return result

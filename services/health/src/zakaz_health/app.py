@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterable
 from typing import Annotated, Any
 
@@ -12,6 +11,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
+from zakaz_common import clock
 from zakaz_common.alerts import Alert
 from zakaz_common.clickhouse import Warehouse, open_warehouse
 from zakaz_common.errors import ZakazError
@@ -131,7 +131,7 @@ def create_app(
     @app.get("/healthz/detailed")
     def detailed(ctx: Ctx) -> dict[str, Any]:
         """Every source's state, and the open alerts."""
-        snap = ctx.snapshot(time.time())
+        snap = ctx.snapshot(clock.now())
         return {
             "status": "ok" if snap.redis_error is None else "degraded",
             "generated_at": iso(snap.now),
@@ -143,7 +143,7 @@ def create_app(
     @app.get("/healthz/freshness")
     def freshness(ctx: Ctx) -> dict[str, Any]:
         """Each source's last success and data date against its freshness budget."""
-        snap = ctx.snapshot(time.time())
+        snap = ctx.snapshot(clock.now())
         return {
             "generated_at": iso(snap.now),
             "stale": [s.source for s in snap.sources if s.enabled and s.stale],
@@ -158,7 +158,7 @@ def create_app(
             return JSONResponse(
                 {"detail": f"unknown source {source!r}; known: {known}"}, status_code=404
             )
-        snap = ctx.snapshot(time.time())
+        snap = ctx.snapshot(clock.now())
         state = snap.get(source)
         body = state.to_dict() if state else {}
         body["recent_runs"] = [r.to_dict() for r in state.recent_runs] if state else []
@@ -173,7 +173,7 @@ def create_app(
     @app.get("/", response_class=HTMLResponse)
     def status_page(ctx: Ctx) -> HTMLResponse:
         """The status page for people."""
-        return HTMLResponse(page.render(ctx.snapshot(time.time())))
+        return HTMLResponse(page.render(ctx.snapshot(clock.now())))
 
     return app
 

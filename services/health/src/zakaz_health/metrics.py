@@ -6,11 +6,11 @@ last-success or freshness sample rather than a made-up zero.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
+from zakaz_common import clock
 
 from zakaz_health.state import Snapshot
 
@@ -41,7 +41,7 @@ class SourceCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         """Yield every metric family for the current state."""
-        snap = self._snapshot(time.time())
+        snap = self._snapshot(clock.now())
         last_success = GaugeMetricFamily(
             "zakaz_job_last_success_timestamp_seconds",
             "Unix time the source's last successful run finished.",

@@ -25,7 +25,6 @@ import logging
 import os
 import socket
 import threading
-import time
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -35,6 +34,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
+from zakaz_common import clock
 from zakaz_common.clickhouse import Warehouse
 from zakaz_common.errors import ZakazError
 from zakaz_common.jobs import ENQUEUE_GRACE_SECONDS, job_in_progress
@@ -71,7 +71,7 @@ def sweep_abandoned(
             holders = lock_holders(conn)
         except (RedisConnectionError, RedisTimeoutError):
             conn = None
-    moment = time.time()
+    moment = clock.now()
     closed = []
     for run in open_runs(wh, statuses=("running", "queued")):
         if run["status"] == "running":
