@@ -452,8 +452,9 @@ def _busy(path: Path, holder: dict[str, Any]) -> WarehouseBusy:
     who = f"pid {holder.get('pid')} ({holder.get('command', '?')})" if holder else "another process"
     return WarehouseBusy(
         f"the embedded warehouse {path} is in use by {who}. One process owns an embedded "
-        "warehouse: stop that process, use another ZAKAZ_DATA_DIR, or run a ClickHouse "
-        "server (CH_DSN) for several services at once"
+        "warehouse: stop that process, use another ZAKAZ_DATA_DIR, run `zakaz up` (the whole "
+        "platform in one process; status, check, run and sql then go through it), or run a "
+        "ClickHouse server (CH_DSN) for several services at once"
     )
 
 

@@ -162,7 +162,13 @@ def _alive(pid: int) -> bool:
 # --- read-only SQL -------------------------------------------------------------------------
 
 #: Statement kinds `zakaz sql` runs, as the engine's parser names them (`EXPLAIN AST`).
-READ_ONLY_STATEMENTS = ("SelectWithUnionQuery", "ShowTables", "DescribeQuery", "ExistsQuery")
+READ_ONLY_STATEMENTS = (
+    "SelectWithUnionQuery",
+    "ShowTables",
+    "DescribeQuery",
+    "ExistsTableQuery",
+    "ShowCreateTableQuery",
+)
 
 #: Table functions that reach outside the warehouse (files, URLs, other servers, programs).
 OUTSIDE_FUNCTIONS = frozenset(
@@ -264,7 +270,8 @@ def run_read_only(wh: Warehouse, query: str, *, max_rows: int = SQL_MAX_ROWS) ->
     kind = str(tree[0][0]).split(" ", 1)[0] if tree else ""
     if kind not in READ_ONLY_STATEMENTS:
         raise ConfigError(
-            f"`zakaz sql` only reads (SELECT, WITH … SELECT, SHOW, DESCRIBE, EXISTS); this is {kind or 'empty'}"
+            "`zakaz sql` only reads (SELECT, WITH … SELECT, SHOW, SHOW CREATE, DESCRIBE, EXISTS); "
+            f"this is {kind or 'empty'}"
         )
     settings = None if wh.embedded else {"readonly": 1, "max_result_rows": max_rows + 1}
     columns, found = wh.table(statement, settings=settings, limit=max_rows + 1)
@@ -361,7 +368,7 @@ def local_router(
         try:
             return call()
         except ConfigError as exc:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from exc
+            raise HTTPException(422, str(exc)) from exc
         except ZakazError as exc:
             raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from exc
 
@@ -398,7 +405,7 @@ def local_router(
         except QueueUnavailable as exc:
             raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from exc
         except ConfigError as exc:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from exc
+            raise HTTPException(422, str(exc)) from exc
         return {"run_id": run_id}
 
     @router.get("/runs/{run_id}")

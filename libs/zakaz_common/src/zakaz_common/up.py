@@ -104,7 +104,11 @@ def serve_platform(options: UpOptions, out: Console) -> None:
 
     def _on_signal(signum: int, _frame: FrameType | None) -> None:
         if not stopping.is_set():
-            out.print(f"zakaz up: got {signal.Signals(signum).name}, stopping…", highlight=False)
+            out.print(
+                f"zakaz up: got {signal.Signals(signum).name}, stopping…",
+                highlight=False,
+                soft_wrap=True,
+            )
         stopping.set()
 
     previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
@@ -115,7 +119,7 @@ def serve_platform(options: UpOptions, out: Console) -> None:
         parts.stop_all()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    out.print("zakaz up: stopped", highlight=False)
+    out.print("zakaz up: stopped", highlight=False, soft_wrap=True)
 
 
 def _start(options: UpOptions, out: Console, parts: _Parts, stopping: threading.Event) -> None:
@@ -131,13 +135,17 @@ def _start(options: UpOptions, out: Console, parts: _Parts, stopping: threading.
         )
     if options.sandbox:
         base_url = _start_sandbox(core.data_dir / "sandbox-secrets", parts)
-        out.print(f"sandbox upstreams (no credentials needed) at {base_url}", highlight=False)
+        out.print(
+            f"sandbox upstreams (no credentials needed) at {base_url}",
+            highlight=False,
+            soft_wrap=True,
+        )
     core = load_settings(CoreSettings)
     wh = open_warehouse(load_settings(WarehouseSettings), core)
     if pending(wh):
         report = migrate(wh)
         if report.applied:
-            out.print(f"applied {len(report.applied)} migrations", highlight=False)
+            out.print(f"applied {len(report.applied)} migrations", highlight=False, soft_wrap=True)
     installed = manifests()
     if not installed:
         raise ConfigError("no source is installed in this environment: run `make install`")
@@ -168,7 +176,7 @@ def _start(options: UpOptions, out: Console, parts: _Parts, stopping: threading.
     _print_urls(out, base, wh, installed)
     first = _first_runs(conn, wh, installed, everything=options.sandbox)
     if first:
-        out.print(f"first load queued: {', '.join(first)}", highlight=False)
+        out.print(f"first load queued: {', '.join(first)}", highlight=False, soft_wrap=True)
     _supervise(out, wh, api, workers, stopping, base)
 
 
@@ -394,20 +402,17 @@ def _first_runs(
 def _print_urls(
     out: Console, base: str, wh: Warehouse, installed: Mapping[str, SourceManifest]
 ) -> None:
-    out.print(f"zakaz up: ready, warehouse {wh.display}", highlight=False)
-    out.print(f"  status page   {base}/", highlight=False)
-    out.print(f"  health JSON   {base}/healthz/detailed", highlight=False)
-    out.print(f"  metrics       {base}/metrics", highlight=False)
-    out.print(
-        f"  control APIs  {base}/sources/<source>/runs  ({', '.join(installed)}); docs at "
-        f"{base}/sources/<source>/docs",
-        highlight=False,
-    )
-    out.print(
-        "  from another terminal: zakaz status · zakaz check · zakaz run SOURCE · "
-        'zakaz sql "SELECT …"   (Ctrl-C here stops everything)',
-        highlight=False,
-    )
+    lines = [
+        f"zakaz up: ready, warehouse {wh.display}",
+        f"  status page   {base}/",
+        f"  health JSON   {base}/healthz/detailed",
+        f"  metrics       {base}/metrics",
+        f"  source APIs   {base}/sources/<source>/  ({', '.join(installed)})",
+        '  another shell: zakaz status | check | run SOURCE | sql "SELECT ..."',
+        "  Ctrl-C here stops everything",
+    ]
+    for line in lines:
+        out.print(line, highlight=False, soft_wrap=True)
 
 
 def _supervise(
@@ -426,7 +431,7 @@ def _supervise(
         for name, worker in workers.items():
             problem = worker.problem()
             if problem and name not in reported:
-                out.print(f"[red]{name}: {problem}[/red]", highlight=False)
+                out.print(f"[red]{name}: {problem}[/red]", highlight=False, soft_wrap=True)
                 reported.add(name)
         for line in runs.new_lines():
             out.print(line, highlight=False, soft_wrap=True)

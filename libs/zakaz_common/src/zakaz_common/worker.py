@@ -169,7 +169,9 @@ def keep_working(
             if started is not None:
                 started(worker)
             if not stopping.is_set():
-                worker.work(with_scheduler=True)
+                # RQ sets its loggers to INFO unless told: follow the process's own level.
+                level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
+                worker.work(with_scheduler=True, logging_level=level)
         except (RedisConnectionError, RedisTimeoutError) as exc:
             log.warning("the worker of %s lost Redis: %s", manifest.name, exc)
         if ended is not None:
