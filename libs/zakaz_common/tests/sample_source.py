@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import time
 from datetime import date, timedelta
@@ -20,6 +21,8 @@ from zakaz_common.load import Reject, Scope
 from zakaz_common.manifest import SourceManifest
 from zakaz_common.normalize import parse_decimal
 from zakaz_common.runs import LoadOutcome, RunContext
+
+log = logging.getLogger(__name__)
 
 MANIFEST = SourceManifest(
     name="sample",
@@ -49,6 +52,7 @@ def load(ctx: RunContext) -> LoadOutcome:
     if os.environ.get("SAMPLE_FAIL") == "transient":
         raise TransientError("sample upstream answered 503: try again later")
     raw = json.loads(os.environ.get("SAMPLE_ROWS", "[]"))
+    log.info("sample upstream gave %d rows", len(raw))
     window = ctx.request.window(ctx.today, None)
     rows, rejects = [], []
     for item in raw:

@@ -9,10 +9,17 @@ and passes the Luhn check, so Unix times, ad ids and order numbers stay readable
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import json
 import logging
+import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from datetime import datetime
+
+from zakaz_common.timeutil import MSK
 
 #: Digits in a card number (ISO/IEC 7812): shorter or longer runs are ids, times or amounts.
 CARD_DIGITS = range(13, 20)
@@ -98,12 +105,89 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         super().emit(record)
 
 
+#: Where an operator sets the log level and format of every command and container.
+LOG_LEVEL_VARIABLE = "ZAKAZ_LOG_LEVEL"
+LOG_FORMAT_VARIABLE = "ZAKAZ_LOG_FORMAT"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("text", "json")
+
+#: The source and run a thread is working for: stamped on every record logged meanwhile.
+_run: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar(
+    "zakaz_run", default=None
+)
+
+
+@contextlib.contextmanager
+def run_context(source: str, run_id: str) -> Iterator[None]:
+    """Every record logged inside carries `source` and `run_id` (JSON lines show them)."""
+    token = _run.set((source, run_id))
+    try:
+        yield
+    finally:
+        _run.reset(token)
+
+
+class _RunStamp(logging.Filter):
+    """Puts the current run's source and id on the record (None outside a run)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        current = _run.get()
+        record.source, record.run_id = current if current else (None, None)
+        return True
+
+
+class JsonLines(logging.Formatter):
+    """One JSON object per record: time (Moscow, ISO 8601), level, logger, message, run."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, MSK).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key in ("source", "run_id"):
+            value = getattr(record, key, None)
+            if value is not None:
+                entry[key] = value
+        if record.exc_info:
+            entry["error"] = scrub(self.formatException(record.exc_info))
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def _setting(variable: str, allowed: tuple[str, ...], default: str) -> tuple[str, str | None]:
+    """The variable's value (upper- or lower-cased as `allowed` is), or the default and why."""
+    raw = os.environ.get(variable, "").strip()
+    if not raw:
+        return default, None
+    value = raw.upper() if allowed[0].isupper() else raw.lower()
+    if value in allowed:
+        return value, None
+    return default, f"{variable}={raw[:40]!r} is not one of {', '.join(allowed)}; using {default}"
+
+
 def configure_logging(level: str = "INFO") -> None:
-    """Log to stderr with every record scrubbed; safe to call more than once."""
+    """Log to stderr with every record scrubbed; safe to call more than once.
+
+    `level` is the command's own default; `ZAKAZ_LOG_LEVEL` wins over it, and
+    `ZAKAZ_LOG_FORMAT=json` writes JSON lines instead of text. A wrong value is said once, as
+    a warning, and the default used: logging never stops a service from starting.
+    """
+    chosen, level_problem = _setting(LOG_LEVEL_VARIABLE, LOG_LEVELS, level.upper())
+    style, format_problem = _setting(LOG_FORMAT_VARIABLE, LOG_FORMATS, "text")
     root = logging.getLogger()
-    root.setLevel(level)
-    if not any(isinstance(h, _StderrHandler) for h in root.handlers):
+    root.setLevel(chosen)
+    handler = next((h for h in root.handlers if isinstance(h, _StderrHandler)), None)
+    if handler is None:
         handler = _StderrHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        handler.addFilter(_RunStamp())
         handler.addFilter(RedactingFilter())
         root.addHandler(handler)
+    handler.setFormatter(
+        JsonLines()
+        if style == "json"
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+    )
+    for problem in (level_problem, format_problem):
+        if problem:
+            logging.getLogger(__name__).warning("%s", problem)

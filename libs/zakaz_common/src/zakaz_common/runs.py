@@ -44,7 +44,7 @@ from zakaz_common.load import (
 from zakaz_common.locks import Lease, LockLost, source_lock
 from zakaz_common.manifest import SourceManifest
 from zakaz_common.marts import refresh_marts
-from zakaz_common.redact import scrub
+from zakaz_common.redact import run_context, scrub
 from zakaz_common.settings import CoreSettings
 from zakaz_common.timeutil import today_msk
 
@@ -423,6 +423,28 @@ def execute(
     raises no alert, the last attempt's does.
     """
     run_id = run_id or new_run_id()
+    with run_context(manifest.name, run_id):
+        return _execute(
+            manifest,
+            request,
+            wh=wh,
+            core=core,
+            run_id=run_id,
+            trigger=trigger,
+            retries_left=retries_left,
+        )
+
+
+def _execute(
+    manifest: SourceManifest,
+    request: RunRequest,
+    *,
+    wh: Warehouse,
+    core: CoreSettings,
+    run_id: str,
+    trigger: str,
+    retries_left: int,
+) -> RunSummary:
     params = request.as_params()
     started = clock.now()
     # A stop signal only lands inside the load (`_run_locked`); everywhere else here it is noted,
