@@ -292,7 +292,15 @@ def test_every_container_holding_a_demo_value_starts_through_the_guard() -> None
     services = active(resolve({}), "demo", "monitoring")
     guarded = {name for name, service in services.items() if holds_demo_value(service)}
 
-    assert guarded == {"clickhouse", "migrate", *SOURCES, "scheduler", "health", "caddy", "demo-load"}
+    assert guarded == {
+        "clickhouse",
+        "migrate",
+        *SOURCES,
+        "scheduler",
+        "health",
+        "caddy",
+        "demo-load",
+    }
     for name in guarded:
         service = services[name]
         assert service["entrypoint"] == GUARD_ENTRYPOINT, name
