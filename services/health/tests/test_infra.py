@@ -34,7 +34,7 @@ LABEL_LISTS = re.compile(r"\b(by|without|on|ignoring|group_left|group_right)\s*\
 NAME = re.compile(r"(?<![\w.:])[a-zA-Z_:][a-zA-Z0-9_:]*")
 
 
-def promtool(*args: str) -> str:
+def promtool(*args: str, stdin: str | None = None) -> str:
     """Run promtool (failing, never skipping, when it is missing); its output."""
     binary = shutil.which("promtool")
     if binary is None:
@@ -44,7 +44,13 @@ def promtool(*args: str) -> str:
             pytrace=False,
         )
     done = subprocess.run(
-        [binary, *args], capture_output=True, text=True, timeout=120, cwd=ROOT, check=False
+        [binary, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        check=False,
     )
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
@@ -128,10 +134,12 @@ def test_metric_names_are_read_from_promql(expr: str, names: set[str]) -> None:
 
 
 def scrape(app: object) -> list[tuple[str, dict[str, str]]]:
-    """`(sample name, labels)` of every sample the app's /metrics answers with."""
+    """`(sample name, labels)` of every sample the app's /metrics answers with, once
+    `promtool check metrics` has found nothing to say about the exposition's names and types."""
     with serving(app) as base_url:
         response = httpx.get(f"{base_url}/metrics", timeout=30)
     assert response.status_code == 200, response.text
+    promtool("check", "metrics", stdin=response.text)
     return [
         (sample.name, sample.labels)
         for family in text_string_to_metric_families(response.text)
