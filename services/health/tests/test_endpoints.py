@@ -135,8 +135,11 @@ def test_a_stale_source(client: httpx.Client, runs: Runs) -> None:
     assert by_source["vk_ads"]["last_success_at"] is None
 
 
-def test_a_source_past_half_its_budget_is_late_not_stale(client: httpx.Client, runs: Runs) -> None:
+def test_a_source_past_half_its_budget_is_late_not_stale(
+    client: httpx.Client, runs: Runs, live_worker: Callable[[str], Worker]
+) -> None:
     runs.add("qtickets_api", "success", finished_ago=20 * 60)
+    live_worker("qtickets_api")
 
     body = source(client, "qtickets_api")
 
@@ -151,13 +154,15 @@ def test_an_unknown_source_is_404(client: httpx.Client) -> None:
 
 
 def test_detailed_lists_contract_sources_installed_or_not_plus_extra_ones(
-    wh: Warehouse, redis_url: str, runs: Runs
+    wh: Warehouse, redis_url: str, runs: Runs, live_worker: Callable[[str], Worker]
 ) -> None:
     only = [
         manifest("vk_ads", "VK Ads", "0 0 * * *", timedelta(days=2)),
         manifest("afisha", "Afisha", "0 * * * *", timedelta(hours=2)),
     ]
     runs.add("afisha", "success", finished_ago=60, rows=5)
+    live_worker("afisha")
+    live_worker("vk_ads")
     with http(create_app(redis_url=redis_url, warehouse=wh, manifests=only)) as client:
         body = client.get("/healthz/detailed").json()
         extra = client.get("/healthz/afisha")
@@ -177,8 +182,9 @@ def test_detailed_lists_contract_sources_installed_or_not_plus_extra_ones(
 
 
 def test_enabled_flag_comes_from_redis_else_the_manifest(
-    client: httpx.Client, conn: redis.Redis, runs: Runs
+    client: httpx.Client, conn: redis.Redis, runs: Runs, live_worker: Callable[[str], Worker]
 ) -> None:
+    live_worker("gmail")
     runs.add("gmail", "success", finished_ago=60)
     runs.add("qtickets_api", "success", finished_ago=60)
     assert source(client, "gmail")["enabled"] is False
