@@ -1,7 +1,8 @@
 """Every source's state at one moment, read from ClickHouse run rows and Redis.
 
 This is the one reading that the JSON endpoints, the metrics, the status page and the alert
-job share, so they never disagree. `now` is always an argument: nothing here reads the clock.
+job share, so they never disagree. `now` is always an argument: nothing here reads the clock but
+the virtual clock's offset, since RQ's heartbeats are real time.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 import redis
 from redis.exceptions import RedisError
+from zakaz_common import clock
 from zakaz_common.alerts import Alert, open_alerts
 from zakaz_common.clickhouse import Warehouse
 from zakaz_common.manifest import CONTRACT_SOURCES, SourceManifest
@@ -282,7 +284,8 @@ def collect(
             raise RedisError("no Redis connection")
         for name in names:
             enabled[name] = is_enabled(conn, by_name.get(name))
-            queues[name] = queue_state(conn, name, now)
+            # RQ's heartbeats are real time, whatever the platform's (virtual) clock says.
+            queues[name] = queue_state(conn, name, now - clock.offset())
     except (RedisError, OSError) as exc:
         redis_error = scrub(str(exc)) or type(exc).__name__
         queues = {}
