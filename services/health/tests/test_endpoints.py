@@ -13,6 +13,7 @@ import redis
 from fastapi import FastAPI
 from health_support import Runs, manifest
 from rq import Queue, SimpleWorker, Worker
+from zakaz_common.alerts import raise_alert
 from zakaz_common.clickhouse import Warehouse
 from zakaz_common.manifest import SourceManifest
 from zakaz_common.testing import serving
@@ -144,6 +145,28 @@ def test_a_source_past_half_its_budget_is_late_not_stale(
     body = source(client, "qtickets_api")
 
     assert (body["state"], body["reason"]) == ("amber", "running late")
+
+
+def test_fresh_data_is_not_green_while_the_worker_is_dead_or_an_alert_is_open(
+    client: httpx.Client, wh: Warehouse, runs: Runs, live_worker: Callable[[str], Worker]
+) -> None:
+    for name in ("qtickets_sheets", "qtickets_api", "vk_ads"):
+        runs.add(name, "success", finished_ago=60)
+    live_worker("qtickets_api")
+    live_worker("vk_ads")
+    raise_alert(wh, "qtickets_api", "worker_dead", "error", "qtickets_api: no RQ worker")
+    raise_alert(wh, "vk_ads", "held_back", "warning", "vk_ads: 3 keys kept")
+
+    states = {
+        name: (source(client, name)["state"], source(client, name)["reason"])
+        for name in ("qtickets_sheets", "qtickets_api", "vk_ads")
+    }
+
+    assert states == {
+        "qtickets_sheets": ("red", "worker dead"),
+        "qtickets_api": ("red", "open alert: worker dead"),
+        "vk_ads": ("amber", "open alert: held back"),
+    }
 
 
 def test_an_unknown_source_is_404(client: httpx.Client) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from zakaz_health.wording import explain
+from zakaz_health.wording import alert_sentence, explain
 
 REFUSED = (
     "HTTPConnectionPool(host='127.0.0.1', port=9): Max retries exceeded with url: /api/rest/v1/"
@@ -140,3 +140,11 @@ def test_explain_never_repeats_secrets_or_pii(message: str) -> None:
 def test_explain_is_one_sentence_and_short() -> None:
     said = explain("a " * 400)
     assert said.endswith(".") and len(said) <= 161
+
+
+def test_an_alert_is_explained_by_its_kind_before_its_words() -> None:
+    message = "qtickets_api run r1 succeeded without some of its parts: seat maps (HTTP 503)"
+    assert alert_sentence("partial", message) == "A run loaded, but some of its parts failed."
+    assert alert_sentence("run_failed", "qtickets_api run failed: HTTP 503", "QTickets API") == (
+        "QTickets API had a server error; this usually passes and the next run tries again."
+    )

@@ -127,15 +127,20 @@ def _card(s: SourceState, snap: Snapshot) -> Card:
 def _explanation(s: SourceState, snap: Snapshot) -> tuple[str, str]:
     """The sentence of what the card's rule found, and the raw text behind it."""
     rule = s.verdict.rule
-    if rule in {"failed", "partial"} and s.last_verdict is not None:
+    if rule == "failed" and s.last_verdict is not None:
         raw = s.last_verdict.message
         return wording.explain(raw, s.title) or "The last run failed.", raw[:DETAIL_CHARS]
+    if rule == "partial" and s.last_verdict is not None:
+        return "The last run loaded, but some of its parts failed.", s.last_verdict.message[
+            :DETAIL_CHARS
+        ]
     if rule in {"error_alert", "warning_alert"}:
         red = rule == "error_alert"
         alert = next(
             a for a in snap.alerts if a.job == s.source and (a.severity in RED_SEVERITIES) == red
         )
-        return wording.explain(alert.message, s.title), scrub(alert.message)[:DETAIL_CHARS]
+        sentence = wording.alert_sentence(alert.kind, alert.message, s.title)
+        return sentence, scrub(alert.message)[:DETAIL_CHARS]
     if rule == "stale":
         return (
             f"No successful load for {wording.duration(s.age_seconds)}, more than its "
@@ -173,7 +178,7 @@ def _alert_row(a: Alert, titles: dict[str, str]) -> dict[str, str]:
         "kind": a.kind.replace("_", " "),
         "severity": a.severity,
         "since": to_msk(a.created_at).strftime("%Y-%m-%d %H:%M"),
-        "sentence": wording.explain(a.message, titles.get(a.job)),
+        "sentence": wording.alert_sentence(a.kind, a.message, titles.get(a.job)),
         "detail": scrub(a.message)[:DETAIL_CHARS],
     }
 

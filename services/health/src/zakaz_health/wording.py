@@ -139,3 +139,20 @@ def explain(message: str, who: str | None = None) -> str:
     if len(first) > SENTENCE_CHARS:
         first = first[: SENTENCE_CHARS - 1].rstrip() + "…"
     return f"{first[:1].upper()}{first[1:]}." if first else ""
+
+
+#: Sentences of the alert kinds whose cause the kind itself says (`alerting`, `failover`,
+#: `zakaz_common.runs`); other kinds (`run_failed`) are explained from their message.
+ALERT_SENTENCES = {
+    "stale": "No fresh data: the last successful load is older than its freshness budget.",
+    "worker_dead": "No worker is serving the source's queue; is its service running?",
+    "failed_jobs": "Jobs of the source are failing in its queue.",
+    "partial": "A run loaded, but some of its parts failed.",
+    "held_back": "Some rows could not be read, so their keys keep their last good values.",
+    "failover": "The backup channel is on because the primary sales feeds are stale.",
+}
+
+
+def alert_sentence(kind: str, message: str, who: str | None = None) -> str:
+    """One sentence for an open alert: by its kind when that says it, else from its message."""
+    return ALERT_SENTENCES.get(kind) or explain(message, who)
