@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from zakaz_health.rules import RULES, Signals, grade
+from zakaz_health.rules import RULES, Signals, also, grade
 
 ERROR_ALERT = (("run_failed", "error"),)
 WARNING_ALERT = (("partial", "warning"),)
@@ -125,3 +125,9 @@ def test_never_green_while_anything_is_wrong(signals: Signals) -> None:
 def test_every_rule_has_a_unique_name() -> None:
     names = [rule[0] for rule in RULES]
     assert len(names) == len(set(names))
+
+
+def test_what_else_is_wrong_is_listed_after_the_colour() -> None:
+    signals = Signals(last_run_failed=True, worker_alive=False, alerts=ERROR_ALERT, late=True)
+    assert also(signals) == ["open alert: run failed", "worker dead", "running late"]
+    assert also(Signals()) == []

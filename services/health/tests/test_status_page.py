@@ -197,6 +197,7 @@ def test_the_status_page_in_a_failing_state_is_red_with_one_sentence_and_the_det
         text(vk)
     )
     assert "Worker none alive" in text(vk)
+    assert "Also: open alert: run failed · worker dead" in text(vk)
     assert "VK_CLIENT_ID" not in text(vk)
     assert any("check VK_CLIENT_ID / VK_CLIENT_SECRET" in d for d in details(vk))
     assert "No successful load for 3 d" in text(card_html(dom, "direct"))

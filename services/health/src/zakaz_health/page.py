@@ -15,7 +15,7 @@ from zakaz_common.timeutil import to_msk
 from zakaz_health import wording
 from zakaz_health.figures import Figures
 from zakaz_health.history import HistoryLine, group
-from zakaz_health.rules import RED_SEVERITIES
+from zakaz_health.rules import RED_SEVERITIES, also
 from zakaz_health.state import Snapshot, SourceState
 
 #: Rows in the page's "last runs" table.
@@ -42,6 +42,8 @@ class Card:
     sentence: str = ""
     #: The raw text behind the sentence, shown on a click; scrubbed of secrets and PII.
     detail: str = ""
+    #: What else is wrong besides what gave the colour.
+    also: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -121,7 +123,16 @@ def _card(s: SourceState, snap: Snapshot) -> Card:
         ("Enabled", "yes" if s.enabled else "no", ""),
     ]
     sentence, detail = _explanation(s, snap)
-    return Card(s.source, s.title, verdict.colour, verdict.reason, facts, sentence, detail)
+    return Card(
+        s.source,
+        s.title,
+        verdict.colour,
+        verdict.reason,
+        facts,
+        sentence,
+        detail,
+        also(s.signals),
+    )
 
 
 def _explanation(s: SourceState, snap: Snapshot) -> tuple[str, str]:

@@ -98,9 +98,17 @@ RULES: tuple[Rule, ...] = (
 )
 
 
+def matches(signals: Signals) -> list[Grade]:
+    """Every rule that holds, in order (the first is the colour; the rest are also true)."""
+    return [Grade(c, words(signals), name) for name, c, holds, words in RULES if holds(signals)]
+
+
 def grade(signals: Signals) -> Grade:
     """The colour of a source: the first rule that holds, else green."""
-    for name, colour, holds, words in RULES:
-        if holds(signals):
-            return Grade(colour, words(signals), name)
-    return Grade("green", "fresh", "fresh")
+    found = matches(signals)
+    return found[0] if found else Grade("green", "fresh", "fresh")
+
+
+def also(signals: Signals) -> list[str]:
+    """The words of the red and amber rules that hold besides the one that gave the colour."""
+    return [g.reason for g in matches(signals)[1:] if g.colour in {"red", "amber"}]
