@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
 
 from zakaz_common.clickhouse import Warehouse
@@ -65,3 +66,54 @@ class Runs:
             metrics=metrics,
         )
         return run_id
+
+
+_SALES_COLUMNS = [
+    "sale_date",
+    "event_id",
+    "source",
+    "event_name",
+    "city",
+    "tickets_sold",
+    "revenue",
+    "row_hash",
+    "run_id",
+    "loaded_at",
+    "_ver",
+    "_deleted",
+]
+
+_VK_COLUMNS = [
+    "stat_date",
+    "account",
+    "ad_plan_id",
+    "banner_id",
+    "impressions",
+    "clicks",
+    "spend",
+    "city",
+    "event_date",
+    "row_hash",
+    "run_id",
+    "loaded_at",
+    "_ver",
+    "_deleted",
+]
+
+
+def add_sale(wh: Warehouse, day: date, event_id: str, revenue: Decimal, tickets: int = 1) -> None:
+    """A published sales row of `qtickets_sheets` (refresh the marts to see it in the views)."""
+    wh.insert(
+        "fact_qtickets_sales_daily",
+        [(day, event_id, "qtickets_sheets", "Show", "москва", tickets, revenue, 0, "r1", 0, 1, 0)],
+        _SALES_COLUMNS,
+    )
+
+
+def add_vk_spend(wh: Warehouse, day: date, banner_id: str, spend: Decimal) -> None:
+    """A published VK Ads row of one banner (refresh the marts to see it in the views)."""
+    wh.insert(
+        "fact_vk_ads_daily",
+        [(day, "acc", "p1", banner_id, 1000, 10, spend, "москва", day, 0, "r1", 0, 1, 0)],
+        _VK_COLUMNS,
+    )

@@ -13,6 +13,7 @@ import redis
 from fastapi import FastAPI
 from health_support import Runs, manifest
 from rq import Queue, SimpleWorker, Worker
+from zakaz_common.alerts import raise_alert
 from zakaz_common.clickhouse import Warehouse
 from zakaz_common.manifest import SourceManifest
 from zakaz_common.testing import serving
@@ -135,12 +136,37 @@ def test_a_stale_source(client: httpx.Client, runs: Runs) -> None:
     assert by_source["vk_ads"]["last_success_at"] is None
 
 
-def test_a_source_past_half_its_budget_is_late_not_stale(client: httpx.Client, runs: Runs) -> None:
+def test_a_source_past_half_its_budget_is_late_not_stale(
+    client: httpx.Client, runs: Runs, live_worker: Callable[[str], Worker]
+) -> None:
     runs.add("qtickets_api", "success", finished_ago=20 * 60)
+    live_worker("qtickets_api")
 
     body = source(client, "qtickets_api")
 
     assert (body["state"], body["reason"]) == ("amber", "running late")
+
+
+def test_fresh_data_is_not_green_while_the_worker_is_dead_or_an_alert_is_open(
+    client: httpx.Client, wh: Warehouse, runs: Runs, live_worker: Callable[[str], Worker]
+) -> None:
+    for name in ("qtickets_sheets", "qtickets_api", "vk_ads"):
+        runs.add(name, "success", finished_ago=60)
+    live_worker("qtickets_api")
+    live_worker("vk_ads")
+    raise_alert(wh, "qtickets_api", "worker_dead", "error", "qtickets_api: no RQ worker")
+    raise_alert(wh, "vk_ads", "held_back", "warning", "vk_ads: 3 keys kept")
+
+    states = {
+        name: (source(client, name)["state"], source(client, name)["reason"])
+        for name in ("qtickets_sheets", "qtickets_api", "vk_ads")
+    }
+
+    assert states == {
+        "qtickets_sheets": ("red", "worker dead"),
+        "qtickets_api": ("red", "open alert: worker dead"),
+        "vk_ads": ("amber", "open alert: held back"),
+    }
 
 
 def test_an_unknown_source_is_404(client: httpx.Client) -> None:
@@ -151,13 +177,15 @@ def test_an_unknown_source_is_404(client: httpx.Client) -> None:
 
 
 def test_detailed_lists_contract_sources_installed_or_not_plus_extra_ones(
-    wh: Warehouse, redis_url: str, runs: Runs
+    wh: Warehouse, redis_url: str, runs: Runs, live_worker: Callable[[str], Worker]
 ) -> None:
     only = [
         manifest("vk_ads", "VK Ads", "0 0 * * *", timedelta(days=2)),
         manifest("afisha", "Afisha", "0 * * * *", timedelta(hours=2)),
     ]
     runs.add("afisha", "success", finished_ago=60, rows=5)
+    live_worker("afisha")
+    live_worker("vk_ads")
     with http(create_app(redis_url=redis_url, warehouse=wh, manifests=only)) as client:
         body = client.get("/healthz/detailed").json()
         extra = client.get("/healthz/afisha")
@@ -177,8 +205,9 @@ def test_detailed_lists_contract_sources_installed_or_not_plus_extra_ones(
 
 
 def test_enabled_flag_comes_from_redis_else_the_manifest(
-    client: httpx.Client, conn: redis.Redis, runs: Runs
+    client: httpx.Client, conn: redis.Redis, runs: Runs, live_worker: Callable[[str], Worker]
 ) -> None:
+    live_worker("gmail")
     runs.add("gmail", "success", finished_ago=60)
     runs.add("qtickets_api", "success", finished_ago=60)
     assert source(client, "gmail")["enabled"] is False

@@ -78,6 +78,28 @@ BASE = SourceState(
             ("amber", "disabled"),
         ),
         ("not_installed", {"installed": False, "budget_seconds": None}, ("grey", "not installed")),
+        (
+            "worker_dead",
+            {"queue": QueueState(depth=0, failed_jobs=0, workers=1, live_workers=0)},
+            ("red", "worker dead"),
+        ),
+        ("redis_unread", {"queue": None}, ("amber", "worker unknown: Redis unreadable")),
+        (
+            "open_error_alert",
+            {"alert_kinds": (("run_failed", "error"),)},
+            ("red", "open alert: run failed"),
+        ),
+        (
+            "open_warning_alert",
+            {"alert_kinds": (("held_back", "warning"),)},
+            ("amber", "open alert: held back"),
+        ),
+        (
+            "partial_last_run",
+            {"last_verdict": replace(run("success"), partial=True)},
+            ("amber", "partial run"),
+        ),
+        ("backup_on_standby", {"enabled": False, "off_by_design": True}, ("grey", "standby")),
     ],
 )
 def test_grade(name: str, changes: dict[str, object], expected: tuple[str, str]) -> None:

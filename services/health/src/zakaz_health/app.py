@@ -10,11 +10,12 @@ import redis
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import ValidationError
 from redis.exceptions import RedisError
 from zakaz_common import clock
 from zakaz_common.alerts import Alert
 from zakaz_common.clickhouse import Warehouse, open_warehouse
-from zakaz_common.errors import ZakazError
+from zakaz_common.errors import ConfigError, ZakazError
 from zakaz_common.locks import redis_client
 from zakaz_common.manifest import SourceManifest
 from zakaz_common.manifest import manifests as installed_manifests
@@ -23,8 +24,10 @@ from zakaz_common.settings import CoreSettings, WarehouseSettings, load_settings
 from zakaz_common.timeutil import to_msk
 
 from zakaz_health import page
+from zakaz_health.figures import read_figures
+from zakaz_health.history import group, read_runs
 from zakaz_health.metrics import build_registry
-from zakaz_health.settings import SERVICE
+from zakaz_health.settings import SERVICE, PageSettings
 from zakaz_health.state import Snapshot, collect, iso, source_names
 
 #: Seconds a health probe waits for Redis before calling it down.
@@ -69,6 +72,17 @@ class HealthContext:
         """Every source's state now."""
         return collect(self.warehouse(), self.redis, self.manifests, now)
 
+    def page_extras(self, now: float, links: list[tuple[str, str]]) -> page.Extras:
+        """The page's history, figures and links; figures that cannot be read are said so."""
+        wh = self.warehouse()
+        try:
+            figures, problem = read_figures(wh, now), None
+        except ZakazError as exc:
+            figures, problem = None, scrub(str(exc))[:300]
+        return page.Extras(
+            history=group(read_runs(wh)), figures=figures, figures_error=problem, links=links
+        )
+
     def probe(self) -> dict[str, str]:
         """`ok` or the reason, for the warehouse and for Redis."""
         checks: dict[str, str] = {}
@@ -101,8 +115,10 @@ def create_app(
     redis_url: str | None = None,
     warehouse: Warehouse | None = None,
     manifests: Iterable[SourceManifest] | None = None,
+    page_settings: PageSettings | None = None,
 ) -> FastAPI:
     """The health service's app; by default everything comes from the settings."""
+    links = (page_settings or _page_settings()).links
     app = FastAPI(
         title="zakaz health",
         description="Per-source status, freshness, alerts and metrics of zakaz.",
@@ -173,9 +189,21 @@ def create_app(
     @app.get("/", response_class=HTMLResponse)
     def status_page(ctx: Ctx) -> HTMLResponse:
         """The status page for people."""
-        return HTMLResponse(page.render(ctx.snapshot(clock.now())))
+        now = clock.now()
+        return HTMLResponse(page.render(ctx.snapshot(now), ctx.page_extras(now, links)))
 
     return app
+
+
+def _page_settings() -> PageSettings:
+    """The page's settings, a bad value refused with the variable named."""
+    try:
+        return load_settings(PageSettings, SERVICE)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(f"health page settings are invalid: {scrub(problems)}") from None
 
 
 def _alert(a: Alert) -> dict[str, Any]:

@@ -1,6 +1,8 @@
-"""The health service's own settings: where alert e-mail goes and through which SMTP server."""
+"""The health service's own settings: alert e-mail and its SMTP server, the page's links."""
 
 from __future__ import annotations
+
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -49,3 +51,32 @@ class AlertSettings(BaseSettings):
         if self.smtp_user and "@" in self.smtp_user:
             return self.smtp_user
         return "zakaz-alerts@localhost"
+
+
+class PageSettings(BaseSettings):
+    """The status page's links to the dashboards; an empty or unset URL shows no link."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    grafana_url: str | None = Field(default=None, validation_alias="ZAKAZ_GRAFANA_URL")
+    datalens_url: str | None = Field(default=None, validation_alias="ZAKAZ_DATALENS_URL")
+
+    @field_validator("grafana_url", "datalens_url", mode="before")
+    @classmethod
+    def _http_url(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        text = str(value).strip()
+        parts = urlsplit(text)
+        if parts.username or parts.password:
+            # Anyone who can read the page sees its links: no credentials in them.
+            raise ValueError("must not carry a user or password")
+        if parts.scheme.lower() not in {"http", "https"} or not parts.hostname:
+            raise ValueError("must be an http(s) URL with a host, e.g. https://grafana.example/d/x")
+        return text
+
+    @property
+    def links(self) -> list[tuple[str, str]]:
+        """(label, URL) of every configured dashboard."""
+        found = [("Grafana", self.grafana_url), ("DataLens dashboard", self.datalens_url)]
+        return [(label, url) for label, url in found if url]

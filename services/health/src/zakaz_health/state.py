@@ -1,7 +1,8 @@
 """Every source's state at one moment, read from ClickHouse run rows and Redis.
 
 This is the one reading that the JSON endpoints, the metrics, the status page and the alert
-job share, so they never disagree. `now` is always an argument: nothing here reads the clock.
+job share, so they never disagree. `now` is always an argument: nothing here reads the clock but
+the virtual clock's offset, since RQ's heartbeats are real time.
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any
 
 import redis
 from redis.exceptions import RedisError
+from zakaz_common import clock
 from zakaz_common.alerts import Alert, open_alerts
 from zakaz_common.clickhouse import Warehouse
 from zakaz_common.manifest import CONTRACT_SOURCES, SourceManifest
@@ -21,8 +23,7 @@ from zakaz_common.redact import scrub
 from zakaz_common.timeutil import MSK
 
 from zakaz_health.queues import QueueState, is_enabled, queue_state
-
-Colour = Literal["green", "amber", "red", "grey"]
+from zakaz_health.rules import Colour, Grade, Signals, grade
 
 #: Runs per source kept for the status page's history.
 RECENT_RUNS_PER_SOURCE = 10
@@ -32,7 +33,8 @@ VERDICT_STATUSES = ("success", "error")
 
 _RECENT_SQL = """
 SELECT run_id, job, status, toUnixTimestamp(started_at) AS started,
-       toUnixTimestamp(finished_at) AS finished, rows_processed, rows_rejected, message, metrics
+       toUnixTimestamp(finished_at) AS finished, rows_processed, rows_rejected, message, metrics,
+       params, trigger
 FROM meta_job_runs
 WHERE {verdict_only:UInt8} = 0 OR status IN ('success', 'error')
 ORDER BY started_at DESC, _ver DESC
@@ -62,6 +64,13 @@ class RunInfo:
     rows_rejected: int
     message: str
     duration_seconds: float | None
+    #: What started it: `schedule`, `cli`, `backfill`, `api`…
+    trigger: str = ""
+    #: The date window asked for (`params.since` / `params.to`), when one was.
+    since: date | None = None
+    to: date | None = None
+    #: It succeeded without some of its parts (`metrics.failed_parts`).
+    partial: bool = False
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> RunInfo:
@@ -69,10 +78,9 @@ class RunInfo:
         started = float(row["started"])
         finished = float(row["finished"]) if row["finished"] is not None else None
         duration: float | None = None
-        try:
-            duration_ms = json.loads(row["metrics"] or "{}").get("duration_ms")
-        except (ValueError, AttributeError):
-            duration_ms = None
+        metrics = _json_object(row.get("metrics"))
+        params = _json_object(row.get("params"))
+        duration_ms = metrics.get("duration_ms")
         if isinstance(duration_ms, int | float):
             duration = duration_ms / 1000
         elif finished is not None:
@@ -86,6 +94,10 @@ class RunInfo:
             rows_rejected=int(row["rows_rejected"]),
             message=scrub(row["message"] or ""),
             duration_seconds=duration,
+            trigger=str(row.get("trigger") or ""),
+            since=_iso_date(params.get("since")),
+            to=_iso_date(params.get("to")),
+            partial=bool(metrics.get("failed_parts")),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -99,6 +111,7 @@ class RunInfo:
             "rows_rejected": self.rows_rejected,
             "duration_seconds": self.duration_seconds,
             "message": self.message,
+            "trigger": self.trigger,
         }
 
 
@@ -126,6 +139,10 @@ class SourceState:
     queue: QueueState | None
     open_alerts: int
     recent_runs: tuple[RunInfo, ...] = field(default_factory=tuple)
+    #: Off unless switched on: the manifest disables it by default (the backup channel).
+    off_by_design: bool = False
+    #: (kind, severity) of the source's open alerts, newest first.
+    alert_kinds: tuple[tuple[str, str], ...] = ()
 
     @property
     def stale(self) -> bool:
@@ -151,21 +168,32 @@ class SourceState:
         return self.last_verdict is not None and self.last_verdict.status == "error"
 
     @property
+    def signals(self) -> Signals:
+        """What the colour rules look at (`zakaz_health.rules`)."""
+        return Signals(
+            installed=self.installed,
+            enabled=self.enabled,
+            off_by_design=self.off_by_design,
+            last_run_failed=self.failed,
+            stale=self.stale,
+            late=self.late,
+            worker_alive=self.queue.worker_alive if self.queue is not None else None,
+            alerts=self.alert_kinds,
+            ever_ran=self.last_run is not None,
+            ever_succeeded=self.last_success_at is not None,
+            partial=self.last_verdict is not None and self.last_verdict.partial,
+        )
+
+    @property
+    def verdict(self) -> Grade:
+        """The card's colour, its words, and the rule that chose them."""
+        return grade(self.signals)
+
+    @property
     def grade(self) -> tuple[Colour, str]:
         """The card colour and the words that explain it."""
-        if not self.installed:
-            return "grey", "not installed"
-        if not self.enabled:
-            return "amber", "disabled"
-        if self.failed:
-            return "red", "last run failed"
-        if self.stale:
-            return "red", "stale: data older than its budget"
-        if self.last_success_at is None:
-            return "amber", "never ran" if self.last_run is None else "no successful run yet"
-        if self.late:
-            return "amber", "running late"
-        return "green", "fresh"
+        verdict = self.verdict
+        return verdict.colour, verdict.reason
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-simple form, as `/healthz/{source}` serves it."""
@@ -256,7 +284,8 @@ def collect(
             raise RedisError("no Redis connection")
         for name in names:
             enabled[name] = is_enabled(conn, by_name.get(name))
-            queues[name] = queue_state(conn, name, now)
+            # RQ's heartbeats are real time, whatever the platform's (virtual) clock says.
+            queues[name] = queue_state(conn, name, now - clock.offset())
     except (RedisError, OSError) as exc:
         redis_error = scrub(str(exc)) or type(exc).__name__
         queues = {}
@@ -292,6 +321,8 @@ def collect(
                 queue=queues.get(name),
                 open_alerts=sum(1 for a in alerts if a.job == name),
                 recent_runs=tuple(runs),
+                off_by_design=manifest is not None and not manifest.enabled_by_default,
+                alert_kinds=tuple((a.kind, a.severity) for a in alerts if a.job == name),
             )
         )
     return Snapshot(now=now, sources=tuple(states), alerts=alerts, redis_error=redis_error)
@@ -300,3 +331,18 @@ def collect(
 def iso(ts: float | None) -> str | None:
     """Unix seconds as ISO 8601 in Moscow time."""
     return datetime.fromtimestamp(ts, MSK).isoformat() if ts is not None else None
+
+
+def _json_object(raw: object) -> dict[str, Any]:
+    try:
+        value = json.loads(raw) if isinstance(raw, str) and raw else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _iso_date(value: object) -> date | None:
+    try:
+        return date.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
