@@ -219,10 +219,12 @@ def test_every_bi_view_and_column_is_documented(wh: Warehouse) -> None:
     views = section("4.2 BI views")
     missing = []
     for view, names in columns.items():
-        assert f"#### `{view}`" in views, f"docs/reference.md §4.2 has no section for {view}"
+        if f"#### `{view}`" not in views:
+            missing.append(f"{view} (no section)")
+            continue
         text = section(f"`{view}`")
         missing += [f"{view}.{n}" for n in names if f"`{n}`" not in text]
-    assert not missing, f"columns not in their view's section of docs/reference.md: {missing}"
+    assert not missing, f"views and columns not in docs/reference.md §4.2: {missing}"
 
 
 # --- HTTP endpoints ------------------------------------------------------------------------
