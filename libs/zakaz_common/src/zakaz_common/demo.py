@@ -245,8 +245,8 @@ def print_summary(wh: Warehouse, console: Console, result: DemoResult) -> None:
 def romi_lines(wh: Warehouse) -> tuple[list[RomiLine], Unattributed]:
     """The shows of `v_romi_kpi` with their event names, and the spend that names no show.
 
-    A `(city, event_date)` row is a show when an event of `dim_events` (or a sale) is on that
-    city and date, or when it has sales. A row with spend only and no such event (an unknown
+    A `(city, event_date)` row is a show when it has sales, or when an event (of `dim_events`
+    or `v_sales_latest`) is on that city and date. A row with spend only and no such event (an unknown
     city slug with a valid date, a date no show is on) is not a show: its spend joins the
     unparsed spend (`city = ''`, which the view leaves out) on one line of its own.
     """
