@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rich.console import Console
 from zakaz_common.clickhouse import Warehouse
-from zakaz_common.demo import run_demo
+from zakaz_common.demo import ROMI_CAPTION, UNATTRIBUTED_LABEL, romi_lines, run_demo
 from zakaz_common.manifest import CONTRACT_SOURCES
 from zakaz_common.settings import CoreSettings
 
@@ -58,3 +58,44 @@ def test_the_demo_loads_every_source_and_a_second_run_gives_the_same_numbers(
         assert title in text
     assert "vk" in text and "direct" in text
     assert wh.scalar("SELECT count() FROM meta_job_runs WHERE trigger = 'demo'") == 10
+    _check_romi_table(wh, text)
+
+
+def _last_romi_table(text: str) -> list[str]:
+    """The lines of the last ROMI table printed, from its title to its caption."""
+    start = text.rindex("ROMI по шоу (v_romi_kpi)")
+    end = text.index("ROMI = выручка", start)
+    return text[start:end].splitlines()
+
+
+def _check_romi_table(wh: Warehouse, text: str) -> None:
+    """The ROMI table names each show and keeps spend that names no show on a line apart."""
+    shows, unattributed = romi_lines(wh)
+    events = {
+        (city, event_date): name
+        for city, event_date, name in wh.rows("SELECT city, event_date, event_name FROM dim_events")
+    }
+    assert shows and all(line.shows for line in shows)
+    for line in shows:
+        assert events[(line.city, line.event_date)] in line.shows
+    # The sandbox has an ad tagged `unknown_12_12`: parsed, but no show is in that city.
+    assert "unknown" not in {line.city for line in shows}
+    assert any(label.startswith("нет шоу unknown") for label in unattributed.parts)
+    assert "utm_content не разобран" in unattributed.parts
+    # Nothing is lost between the two: every rouble of spend is on a show or on the line apart.
+    total_vk, total_direct = wh.rows(
+        "SELECT sumIf(spend, platform = 'vk'), sumIf(spend, platform = 'direct') "
+        "FROM v_marketing_daily"
+    )[0]
+    assert sum(line.spend_vk for line in shows) + unattributed.spend_vk == total_vk
+    assert sum(line.spend_direct for line in shows) + unattributed.spend_direct == total_direct
+    assert unattributed.spend_vk > 0 and unattributed.spend_direct > 0
+
+    assert ROMI_CAPTION.split(";")[0] in text and "ROAS" in text and "безубыточность" in text
+    table = _last_romi_table(text)
+    apart = [line for line in table if UNATTRIBUTED_LABEL in line]
+    assert len(apart) == 1 and "●" not in apart[0], apart
+    assert not [line for line in table if "unknown" in line and "●" in line]
+    for line in shows:
+        row = next(r for r in table if line.city in r and str(line.event_date) in r)
+        assert line.shows[0] in row and "●" in row

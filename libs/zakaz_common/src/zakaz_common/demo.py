@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,54 @@ from zakaz_common.runs import RunRequest, RunSummary, execute
 from zakaz_common.settings import CoreSettings
 
 _COLOURS = {"green": "green", "yellow": "yellow", "red": "red", "grey": "bright_black"}
+
+#: The ROMI table's caption: what the number means, in the words marketing uses.
+ROMI_CAPTION = (
+    "ROMI = выручка ÷ расход на рекламу (у маркетологов также ROAS); 1,00 — безубыточность. "
+    "Зелёный > 1,5 · жёлтый 1–1,5 · красный < 1 · серый — расхода нет."
+)
+
+#: The label of the ROMI table's line for ad spend that names no show.
+UNATTRIBUTED_LABEL = "расход, не привязанный к шоу"
+
+
+@dataclass(frozen=True)
+class RomiLine:
+    """One show's row of the ROMI table: a `v_romi_kpi` row and the events it stands for."""
+
+    city: str
+    event_date: date | None
+    shows: tuple[str, ...]
+    tickets_sold: int
+    revenue: Decimal
+    spend_vk: Decimal
+    spend_direct: Decimal
+    romi: float | None
+    romi_color: str
+
+
+@dataclass
+class Unattributed:
+    """Ad spend naming no show: its `utm_content` did not parse, or no show is on its city/date."""
+
+    spend_vk: Decimal = Decimal(0)
+    spend_direct: Decimal = Decimal(0)
+    #: Spend by origin: `utm_content не разобран`, `нет шоу unknown 2026-12-12`, …
+    parts: dict[str, Decimal] = field(default_factory=dict)
+
+    def add(self, label: str, vk: Decimal, direct: Decimal) -> None:
+        """Count spend of one origin."""
+        self.spend_vk += vk
+        self.spend_direct += direct
+        self.parts[label] = self.parts.get(label, Decimal(0)) + vk + direct
+
+    def by_platform(self, platform: str) -> Decimal:
+        """The spend of one platform (`vk` or `direct`)."""
+        return self.spend_vk if platform == "vk" else self.spend_direct
+
+    def describe(self) -> str:
+        """Its origins with their spend, for the table."""
+        return "; ".join(f"{label}: {_money(value)} ₽" for label, value in self.parts.items())
 
 
 @dataclass
@@ -125,11 +174,12 @@ def print_summary(wh: Warehouse, console: Console, result: DemoResult) -> None:
         sales.add_row(row[0], row[1], _fmt(row[2]), str(row[3]), _money(row[4]), row[5])
     console.print(sales)
 
+    shows, unattributed = romi_lines(wh)
     spend = Table(title="Реклама по площадкам (v_marketing_daily)")
-    for col in ("площадка", "показы", "клики", "расход, ₽", "без шоу (utm), ₽"):
+    for col in ("площадка", "показы", "клики", "расход, ₽", "не привязан к шоу, ₽"):
         spend.add_column(col, justify="left" if col == "площадка" else "right")
     for row in wh.rows(
-        "SELECT platform, sum(impressions), sum(clicks), sum(spend), sumIf(spend, city = '') "
+        "SELECT platform, sum(impressions), sum(clicks), sum(spend) "
         "FROM v_marketing_daily GROUP BY platform ORDER BY platform"
     ):
         spend.add_row(
@@ -137,27 +187,37 @@ def print_summary(wh: Warehouse, console: Console, result: DemoResult) -> None:
             f"{row[1]:,}".replace(",", " "),
             f"{row[2]:,}".replace(",", " "),
             _money(row[3]),
-            _money(row[4]),
+            _money(unattributed.by_platform(row[0])),
         )
     console.print(spend)
 
-    romi = Table(title="ROMI по шоу (v_romi_kpi)")
-    for col in ("город", "дата шоу", "билетов", "выручка, ₽", "VK, ₽", "Директ, ₽", "ROMI"):
-        romi.add_column(col, justify="left" if col in {"город", "дата шоу"} else "right")
-    for row in wh.rows(
-        "SELECT city, event_date, tickets_sold, revenue, spend_vk, spend_direct, romi, romi_color "
-        "FROM v_romi_kpi ORDER BY event_date, city"
-    ):
-        colour = _COLOURS.get(row[7], "white")
-        value = "—" if row[6] is None else f"{row[6]:.2f}"
+    romi = Table(title="ROMI по шоу (v_romi_kpi)", caption=ROMI_CAPTION, caption_justify="left")
+    for col in ("город", "дата шоу", "шоу", "билетов", "выручка, ₽", "VK, ₽", "Директ, ₽", "ROMI"):
+        romi.add_column(col, justify="left" if col in {"город", "дата шоу", "шоу"} else "right")
+    for line in shows:
+        colour = _COLOURS.get(line.romi_color, "white")
+        value = "—" if line.romi is None else f"{line.romi:.2f}".replace(".", ",")
         romi.add_row(
-            row[0],
-            _fmt(row[1]),
-            str(row[2]),
-            _money(row[3]),
-            _money(row[4]),
-            _money(row[5]),
+            line.city,
+            _fmt(line.event_date),
+            "; ".join(line.shows) or "—",
+            str(line.tickets_sold),
+            _money(line.revenue),
+            _money(line.spend_vk),
+            _money(line.spend_direct),
             f"[{colour}]{value} ●[/{colour}]",
+        )
+    if unattributed.spend_vk or unattributed.spend_direct:
+        romi.add_section()
+        romi.add_row(
+            "—",
+            "—",
+            f"{UNATTRIBUTED_LABEL} ({unattributed.describe()})",
+            "",
+            "",
+            _money(unattributed.spend_vk),
+            _money(unattributed.spend_direct),
+            "—",
         )
     console.print(romi)
 
@@ -175,10 +235,52 @@ def print_summary(wh: Warehouse, console: Console, result: DemoResult) -> None:
         f"\nThe data is in {wh.display}.\n"
         "  zakaz status                      # last runs and freshness of every source\n"
         "  zakaz check                       # the quality checks\n"
-        '  uv run python -c "from zakaz_common.clickhouse import open_warehouse; '
-        "print(open_warehouse().rows('SELECT city, event_date, romi, romi_color FROM v_romi_kpi'))\"",
+        '  zakaz sql "SELECT city, event_date, revenue, spend, romi, romi_color FROM v_romi_kpi"\n'
+        "  (from a clone: uv run --frozen zakaz …; every command, variable and view: "
+        "docs/reference.md)",
         highlight=False,
     )
+
+
+def romi_lines(wh: Warehouse) -> tuple[list[RomiLine], Unattributed]:
+    """The shows of `v_romi_kpi` with their event names, and the spend that names no show.
+
+    A `(city, event_date)` row is a show when it has sales, or when an event (of `dim_events`
+    or `v_sales_latest`) is on that city and date. A row with spend only and no such event (an unknown
+    city slug with a valid date, a date no show is on) is not a show: its spend joins the
+    unparsed spend (`city = ''`, which the view leaves out) on one line of its own.
+    """
+    names: dict[tuple[str, date | None], set[str]] = {}
+    for city, event_date, name in wh.rows(
+        "SELECT city, event_date, event_name FROM dim_events WHERE event_name != '' "
+        "UNION DISTINCT SELECT city, event_date, event_name FROM v_sales_latest "
+        "WHERE event_name != ''"
+    ):
+        names.setdefault((city, event_date), set()).add(name)
+    shows: list[RomiLine] = []
+    unattributed = Unattributed()
+    for platform, spend in wh.rows(
+        "SELECT platform, sum(spend) FROM v_marketing_daily WHERE city = '' OR event_date IS NULL "
+        "GROUP BY platform ORDER BY platform"
+    ):
+        zero = Decimal(0)
+        vk, direct = (spend, zero) if platform == "vk" else (zero, spend)
+        unattributed.add("utm_content не разобран", vk, direct)
+    for row in wh.rows(
+        "SELECT city, event_date, tickets_sold, revenue, spend_vk, spend_direct, romi, romi_color "
+        "FROM v_romi_kpi ORDER BY event_date, city"
+    ):
+        city, event_date, sold, revenue, vk, direct, romi, colour = row
+        found = names.get((city, event_date), set())
+        if not found and not sold and not revenue:
+            unattributed.add(f"нет шоу {city} {_fmt(event_date)}", vk, direct)
+            continue
+        shows.append(
+            RomiLine(
+                city, event_date, tuple(sorted(found)), sold, revenue, vk, direct, romi, colour
+            )
+        )
+    return shows, unattributed
 
 
 def _money(value: Any) -> str:
