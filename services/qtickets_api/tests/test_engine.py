@@ -526,13 +526,16 @@ def test_orders_outside_the_column_ranges_or_shapes_are_rejects_on_the_engine_pa
     )
     stream = read(wh, "shapes", pages, raw=True)
 
-    key = {"source": "qtickets_api", "sale_date": date(2026, 9, 10), "event_id": "24001"}
+    tags = dict.fromkeys(("utm_source", "utm_medium", "utm_campaign", "utm_content"), "")
+    key = {"source": "qtickets_api", "sale_date": date(2026, 9, 10), "event_id": "24001"} | tags
+    keyed = key | {"utm_term": ""}  # every tag read: the key is whole in the UTM fact too
     facts = ("fact_qtickets_sales_daily", "fact_qtickets_sales_utm_daily")
+    no_source = {c: v for c, v in keyed.items() if c != "utm_source"}
     assert sorted((r.reason, r.key, r.facts) for r in stream.rejects) == [
-        ("order '2': baskets is '<dict>', not a list", key, facts),
-        ("order '3': baskets is '<dict>', not a list", key, facts),
-        ("order '4': quantity: out of range for Int64: '1e+20'", key, facts),
-        ("order '5': utm_source: control character U+0000 in 'vk\\x00\\x1b[31m'", key, facts),
+        ("order '2': baskets is '<dict>', not a list", keyed, facts),
+        ("order '3': baskets is '<dict>', not a list", keyed, facts),
+        ("order '4': quantity: out of range for Int64: '1e+20'", keyed, facts),
+        ("order '5': utm_source: control character U+0000 in 'vk\\x00\\x1b[31m'", no_source, facts),
     ]
     assert stream.counts["sales_rows"] == 1
     assert sum(staged(wh, "shapes").values()) == 2  # one sale, in both staging tables

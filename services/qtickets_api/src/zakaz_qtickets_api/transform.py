@@ -8,7 +8,7 @@ and the free ones only where the seat is `available`. No I/O and no clock here.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -162,11 +162,14 @@ def read_order(raw: Mapping[str, Any]) -> Sale | Skip | Reject:
             "orders",
             dict(raw),
             f"order {preview(raw.get('id'))}: {exc}",
+            # With its UTM tags read too, the key is whole in the sales-by-UTM fact: that
+            # row is kept as it was, not summed again without this order.
             key=readable(
                 {
                     "source": lambda: SOURCE,
                     "sale_date": lambda: _sale_date(raw),
                     "event_id": lambda: read_id(raw.get("event_id"), "event_id"),
+                    **{column: _utm_reader(raw, column) for column in UTM_COLUMNS},
                 }
             ),
             facts=(SALES.fact, SALES_UTM.fact),
@@ -187,6 +190,18 @@ def _sale_date(raw: Mapping[str, Any]) -> date:
     if is_absent(raw.get("payed_at")):
         raise BadValue("paid order without payed_at")
     return read_stamp(raw["payed_at"], "payed_at").date()
+
+
+def _utm_reader(raw: Mapping[str, Any], column: str) -> Callable[[], str]:
+    """Reads one UTM tag of a rejected order, as a sale would have it (BadValue if it cannot)."""
+
+    def read() -> str:
+        found = raw.get("utm")
+        if found is not None and not isinstance(found, Mapping):
+            raise BadValue(f"utm is {preview(found)}, not an object")
+        return _tag((found or {}).get(column), column)
+
+    return read
 
 
 def _tag(value: Any, column: str) -> str:
