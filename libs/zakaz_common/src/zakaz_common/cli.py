@@ -44,7 +44,7 @@ USAGE_EXIT = 2
 INTERRUPTED_EXIT = 130
 
 
-class _Zakaz(TyperGroup):
+class ZakazGroup(TyperGroup):
     """The command group; every way in (`zakaz`, `python -m zakaz_common`, a test's runner)
     reports errors the same way: one `error:` line on stderr, exit 1, or 2 for a usage error."""
 
@@ -110,7 +110,7 @@ def _error_line(message: str) -> None:
 
 app = typer.Typer(
     name="zakaz",
-    cls=_Zakaz,
+    cls=ZakazGroup,
     help="zakaz: tickets sold against ad spend, per city and show, every 15 minutes.",
     no_args_is_help=True,
     add_completion=False,
@@ -319,7 +319,9 @@ def _backfill_chunks(
             )
             if not summary.ok:
                 failed.append(summary)
-                progress.console.print(f"[red]{a}…{b}: {summary.message}[/red]", highlight=False)
+                progress.console.print(
+                    f"[red]{a}…{b}: {escape(summary.message)}[/red]", highlight=False
+                )
             if isinstance(summary.error, Interrupted) or interrupted() is not None:
                 break
             progress.advance(task)
@@ -413,8 +415,10 @@ def status(
     if as_json:
         _print_json([r.__dict__ for r in rows])
         return
-    out.print(
-        status_view(rows, where=where, redis_url=redis_url, width=out.width, today=today_msk())
+    # A console of this invocation: it reads COLUMNS now, not when the module was imported.
+    console = Console()
+    console.print(
+        status_view(rows, where=where, redis_url=redis_url, width=console.width, today=today_msk())
     )
 
 
@@ -588,7 +592,7 @@ def backup_command(
 @app.command("restore")
 def restore_command(
     name: Annotated[
-        str | None, typer.Argument(metavar="[NAME]", help="backup to restore; omit to list them")
+        str | None, typer.Argument(metavar="NAME", help="backup to restore; omit to list them")
     ] = None,
     into: Annotated[
         str | None, typer.Option(metavar="DATABASE", help="restore into this database (a drill)")
