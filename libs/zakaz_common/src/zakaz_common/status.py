@@ -62,7 +62,8 @@ def source_statuses(
         r["job"]: r
         for r in wh.dicts(
             "SELECT job, argMax(status, tuple(started_at, _ver)) AS last_status, "
-            "max(started_at) AS last_started, argMax(rows_processed, tuple(started_at, _ver)) AS rows "
+            "max(started_at) AS last_started, argMax(rows_processed, tuple(started_at, _ver)) AS rows, "
+            "argMax(message, tuple(started_at, _ver)) AS message "
             "FROM meta_job_runs GROUP BY job"
         )
     }
@@ -88,7 +89,10 @@ def source_statuses(
                 last_success_at=f.get("last_success_at"),
                 last_data_date=f.get("last_data_date"),
                 days_behind=f.get("days_behind"),
-                last_error=f.get("last_error") or None,
+                # v_data_freshness knows the contract sources; another one's error is its run's.
+                last_error=f.get("last_error")
+                or (run.get("message") if run.get("last_status") == "error" else None)
+                or None,
                 queued=queued,
                 locked=locked,
                 redis=state,
@@ -151,7 +155,12 @@ def _fitting(columns: list[_Column], count: int, width: int) -> Table:
             table.add_row(*(c.cells[i] for c in kept))
         droppable = [c for c in kept if c.drop is not None]
         measured = Measurement.get(_MEASURE, _MEASURE.options.update(width=10_000), table)
-        if measured.maximum <= width or not droppable:
+        if measured.maximum <= width:
+            return table
+        if not droppable:
+            # Narrower than the columns that always stay: cells wrap rather than lose letters.
+            for column in table.columns[1:]:
+                column.no_wrap = False
             return table
         kept.remove(min(droppable, key=lambda c: c.drop or 0))
 
