@@ -189,3 +189,29 @@ def test_narrower_than_the_kept_columns_the_cells_wrap_whole() -> None:
     for source in CONTRACT_SOURCES:
         assert source in text
     assert text.count("redis down") == 1
+
+
+def test_check_and_sql_tables_keep_every_value_whole_at_80_columns(
+    wh: Warehouse, sample: SourceManifest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CH_DATABASE", wh.database)
+    monkeypatch.setenv("SAMPLE_ROWS", json.dumps([["2025-06-01", 1, 1, "10"]]))
+    assert runner.invoke(app, ["run", "sample"]).exit_code == 0
+
+    check = runner.invoke(app, ["check"], env={"COLUMNS": "80"})
+    sql = runner.invoke(
+        app,
+        ["sql", "SELECT run_id, job, status, started_at, finished_at, metrics FROM meta_job_runs"],
+        env={"COLUMNS": "80"},
+    )
+
+    assert check.exit_code == 0, check.output
+    _assert_whole(check.stdout, 80)
+    assert "duplicates:v_campaign_performance " in check.stdout
+    assert sql.exit_code == 0, sql.output
+    _assert_whole(sql.stdout, 80)
+    run_id = wh.scalar("SELECT run_id FROM meta_job_runs")
+    cells = [ln.split("│") for ln in sql.stdout.splitlines() if ln[:1] == "│"]
+    assert "".join(c[1].strip() for c in cells) == run_id  # folded over lines, never cut
+    started = datetime.fromisoformat("".join(c[4].strip() for c in cells))
+    assert started.utcoffset() == timedelta(hours=3)

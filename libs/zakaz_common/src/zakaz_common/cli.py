@@ -14,10 +14,12 @@ from importlib.metadata import version as package_version
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 from typer.core import TyperGroup
 
@@ -371,17 +373,27 @@ def check(
     if as_json:
         _print_json([r.__dict__ for r in results])
     else:
-        table = Table(title="zakaz check")
-        for col in ("check", "severity", "result", "detail"):
-            table.add_column(col)
+        # Names whole on one line; the detail wraps; nothing is cut short with an ellipsis.
+        table = Table(
+            title="zakaz check",
+            title_justify="left",
+            box=box.SIMPLE_HEAD,
+            show_edge=False,
+            pad_edge=False,
+            padding=(0, 1, 0, 0),
+        )
+        table.add_column("check", no_wrap=True)
+        for col in ("severity", "result"):
+            table.add_column(col, overflow="fold")
+        table.add_column("detail", overflow="fold")
         for r in results:
             mark = (
                 "[green]ok[/green]"
                 if r.ok
                 else ("[red]FAIL[/red]" if r.severity == "error" else "[yellow]warn[/yellow]")
             )
-            table.add_row(r.name, r.severity, mark, r.message)
-        out.print(table)
+            table.add_row(Text(r.name), r.severity, mark, Text(r.message))
+        _terminal().print(table)
     if any(r.fails_command for r in results):
         raise typer.Exit(1)
 
@@ -415,8 +427,7 @@ def status(
     if as_json:
         _print_json([r.__dict__ for r in rows])
         return
-    # A console of this invocation: it reads COLUMNS now, not when the module was imported.
-    console = Console()
+    console = _terminal()
     console.print(
         status_view(rows, where=where, redis_url=redis_url, width=console.width, today=today_msk())
     )
@@ -470,10 +481,13 @@ def sql(
     if as_json:
         _print_json([dict(zip(columns, row, strict=True)) for row in rows])
     else:
-        table = Table(*columns, show_lines=False)
+        table = Table(show_lines=False)
+        for name in columns:
+            # A value too wide for the terminal wraps; it is never cut short with an ellipsis.
+            table.add_column(name, overflow="fold")
         for row in rows:
-            table.add_row(*(_cell(v) for v in row))
-        out.print(table)
+            table.add_row(*(Text(_cell(v)) for v in row))
+        _terminal().print(table)
         err.print(f"{len(rows)} rows" + (" (cut short)" if result.get("truncated") else ""))
 
 
@@ -652,6 +666,11 @@ def serve(
         raise _fail(f"{service} is not installed in this environment: {exc}") from exc
     except ZakazError as exc:
         raise _fail(str(exc)) from exc
+
+
+def _terminal() -> Console:
+    """A console of this invocation: it reads COLUMNS now, not when the module was imported."""
+    return Console()
 
 
 def _cell(value: Any) -> str:
