@@ -48,11 +48,12 @@ def test_version_prints_the_installed_package_version() -> None:
     [
         (["run", "--bogus"], "no such option: --bogus", "zakaz run"),
         (["run"], "missing argument 'SOURCE'", "zakaz run"),
-        (["run", "sample", "--days", "many"], "invalid value for '--days'", "zakaz run"),
-        (["run", "sample", "--days", "0"], "invalid value for '--days'", "zakaz run"),
-        (["run", "sample", "--since", "01.06.2025"], "use YYYY-MM-DD", "zakaz run"),
+        (["run", "vk_ads", "--days", "many"], "invalid value for '--days'", "zakaz run"),
+        (["run", "vk_ads", "--days", "0"], "invalid value for '--days'", "zakaz run"),
+        (["run", "vk_ads", "--since", "01.06.2025"], "use YYYY-MM-DD", "zakaz run"),
         (["backup", "--keep", "0"], "invalid value for '--keep'", "zakaz backup"),
         (["nosuch"], "no such command 'nosuch'", "zakaz"),
+        (["run", "nosuch"], "invalid value for SOURCE: unknown source 'nosuch'", "zakaz run"),
         (["stauts"], "did you mean 'status'?", "zakaz"),
         (
             ["backfill", "sample", "--since", "2025-06-01"],
@@ -68,6 +69,7 @@ def test_version_prints_the_installed_package_version() -> None:
         "bad_date",
         "keep_zero",
         "unknown_command",
+        "unknown_source",
         "typo_command",
         "missing_option",
     ],
@@ -91,14 +93,14 @@ def test_both_entry_points_report_errors_the_same_way(entry: str, tmp_path: Path
     argv = ENTRY_POINTS[entry]
 
     usage = _subprocess([*argv, "run", "--bogus"], tmp_path)
-    failure = _subprocess([*argv, "run", "nosuch"], tmp_path)
+    failure = _subprocess([*argv, "restore", "nosuch"], tmp_path)
     shown = _subprocess([*argv, "--version"], tmp_path)
 
     assert usage.returncode == 2, usage.stderr
     assert usage.stderr == "error: no such option: --bogus; see `zakaz run --help`\n"
     assert failure.returncode == 1, failure.stderr
     assert len(failure.stderr.splitlines()) == 1, failure.stderr
-    assert failure.stderr.startswith("error: unknown source 'nosuch'")
+    assert failure.stderr.startswith("error: no backup named 'nosuch'")
     assert shown.returncode == 0 and shown.stdout == f"zakaz {version(DISTRIBUTION)}\n"
     for result in (usage, failure):
         assert "Traceback" not in result.stderr and "╭" not in result.stderr

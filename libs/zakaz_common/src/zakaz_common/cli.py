@@ -143,6 +143,21 @@ def _date(value: str | None, flag: str) -> date | None:
         ) from None
 
 
+def _known(source: str) -> str:
+    """SOURCE as given, or a usage error when no source has that name.
+
+    A contract source that is not installed here is not a usage error: `get_manifest` fails the
+    command (exit 1) and says so.
+    """
+    installed = manifests()
+    if source not in installed and source not in CONTRACT_SOURCES:
+        known = ", ".join(installed) or "none"
+        raise typer.BadParameter(
+            f"unknown source {source!r}; installed sources: {known}", param_hint="SOURCE"
+        )
+    return source
+
+
 def _fail(message: str, code: int = 1) -> typer.Exit:
     _error_line(message)
     return typer.Exit(code)
@@ -225,6 +240,7 @@ def run(
     warehouse, the run is queued on its worker instead, and this command waits for it and
     prints the same summary.
     """
+    _known(source)
     with handling_signals() as signals:
         try:
             request = RunRequest(_date(since, "--since"), _date(to, "--to"), days, dry_run)
@@ -259,6 +275,7 @@ def backfill(
 
     Shows a progress bar; run the same command again to resume after a stop or a failure.
     """
+    _known(source)
     first, last = _date(since, "--since"), _date(to, "--to")
     if first is None or last is None:
         raise _fail("--since and --to are required")
