@@ -56,7 +56,7 @@ def test_version_prints_the_installed_package_version() -> None:
         (["run", "nosuch"], "invalid value for SOURCE: unknown source 'nosuch'", "zakaz run"),
         (["stauts"], "did you mean 'status'?", "zakaz"),
         (
-            ["backfill", "sample", "--since", "2025-06-01"],
+            ["backfill", "vk_ads", "--since", "2025-06-01"],
             "missing option '--to'",
             "zakaz backfill",
         ),
