@@ -12,10 +12,12 @@ from zakaz_common.timeutil import (
     MSK,
     chunks,
     date_range,
+    iso_msk,
     msk_date,
     now_msk,
     parse_date,
     parse_datetime,
+    short_msk,
     to_msk,
     today_msk,
 )
@@ -317,3 +319,37 @@ def test_api_stamps_with_any_offset_are_the_moment_they_name(stamp: str, offset:
 def test_an_api_stamp_with_an_impossible_offset_is_a_bad_value() -> None:
     with pytest.raises(BadValue):
         parse_datetime("2026-03-01T00:30:00+25:00")
+
+
+@pytest.mark.parametrize(
+    ("moment", "expected"),
+    [
+        pytest.param(msk(2026, 12, 3, 16, 35, 8), "2026-12-03T16:35:08+03:00", id="msk"),
+        pytest.param(datetime(2026, 12, 3, 13, 35, 8), "2026-12-03T16:35:08+03:00", id="naive_utc"),
+        pytest.param(
+            datetime(2026, 12, 3, 13, 35, 8, tzinfo=UTC), "2026-12-03T16:35:08+03:00", id="utc"
+        ),
+        pytest.param(
+            msk(2026, 12, 3, 16, 35, 8, 123456), "2026-12-03T16:35:08+03:00", id="micro_dropped"
+        ),
+        pytest.param(
+            datetime(2026, 12, 3, 22, 0, tzinfo=UTC), "2026-12-04T01:00:00+03:00", id="next_day"
+        ),
+    ],
+)
+def test_iso_msk_is_one_format_for_every_moment(moment: datetime, expected: str) -> None:
+    assert iso_msk(moment) == expected
+
+
+@pytest.mark.parametrize(
+    ("moment", "expected"),
+    [
+        pytest.param(msk(2026, 12, 3, 16, 35), "16:35", id="today"),
+        pytest.param(msk(2026, 12, 2, 23, 59), "12-02 23:59", id="yesterday"),
+        pytest.param(datetime(2026, 12, 3, 21, 30, tzinfo=UTC), "12-04 00:30", id="utc_tomorrow"),
+        pytest.param(datetime(2026, 12, 2, 21, 30), "00:30", id="naive_utc_is_today_in_msk"),
+        pytest.param(msk(2025, 12, 3, 16, 35), "2025-12-03 16:35", id="another_year"),
+    ],
+)
+def test_short_msk_shows_only_what_differs_from_today(moment: datetime, expected: str) -> None:
+    assert short_msk(moment, date(2026, 12, 3)) == expected

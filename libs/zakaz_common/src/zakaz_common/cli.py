@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
+from collections.abc import Sequence
 from datetime import date, datetime
+from decimal import Decimal
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
+from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+from typer.core import TyperGroup
 
 from zakaz_common import control
+from zakaz_common.backup import DEFAULT_KEEP
 from zakaz_common.checks import CheckResult, run_checks
 from zakaz_common.clickhouse import Warehouse, open_warehouse
 from zakaz_common.errors import ZakazError
@@ -24,21 +35,101 @@ from zakaz_common.migrate import pending
 from zakaz_common.redact import configure_logging
 from zakaz_common.runs import RunRequest, RunSummary, execute
 from zakaz_common.settings import CoreSettings, WarehouseSettings, load_settings
-from zakaz_common.status import source_statuses
-from zakaz_common.timeutil import chunks, to_msk
+from zakaz_common.status import source_statuses, status_view
+from zakaz_common.timeutil import chunks, iso_msk, today_msk
+
+#: The distribution whose version `zakaz --version` prints.
+DISTRIBUTION = "zakaz-common"
+#: Exit status of a command used wrongly (an unknown option, a bad value), as Click has it.
+USAGE_EXIT = 2
+#: Exit status of a command stopped by Ctrl-C: the shell's 128 + SIGINT.
+INTERRUPTED_EXIT = 130
+
+
+class ZakazGroup(TyperGroup):
+    """The command group; every way in (`zakaz`, `python -m zakaz_common`, a test's runner)
+    reports errors the same way: one `error:` line on stderr, exit 1, or 2 for a usage error."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """Run the command; exit with its status (or return it, as Click does, when not
+        standalone)."""
+        try:
+            code = super().main(
+                args=args,
+                prog_name=prog_name or "zakaz",
+                complete_var=complete_var,
+                standalone_mode=False,
+                **extra,
+            )
+        except NoArgsIsHelpError as exc:
+            sys.stdout.write(exc.format_message() + "\n")
+            code = 0
+        except UsageError as exc:
+            what = _sentence(exc.format_message())
+            _error_line(f"{what}{' ' if what.endswith('?') else '; '}see `{_help_of(exc)} --help`")
+            code = USAGE_EXIT
+        except ClickException as exc:
+            _error_line(_sentence(exc.format_message()))
+            code = exc.exit_code
+        except typer.Abort:
+            _error_line("stopped")
+            code = INTERRUPTED_EXIT
+        code = code if isinstance(code, int) else 0
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+def _sentence(message: str) -> str:
+    """Click's message as one clause of ours: lower-case start, no full stop, one line."""
+    parts = [p.strip().removesuffix(".") for p in _SENTENCE_END.split(message.strip())]
+    return "; ".join(_lower_first(p) for p in parts if p)
+
+
+#: Where one sentence of a Click message ends and the next starts.
+_SENTENCE_END = re.compile(r"(?<=[.?!])\s+|\n+")
+
+
+def _lower_first(text: str) -> str:
+    # "No such option" reads as a clause after "error:"; "SOURCE ..." or "'x' ..." stay.
+    return text[:1].lower() + text[1:] if text[:2].istitle() else text
+
+
+def _help_of(exc: UsageError) -> str:
+    return exc.ctx.command_path if exc.ctx is not None else "zakaz"
+
+
+def _error_line(message: str) -> None:
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+
 
 app = typer.Typer(
     name="zakaz",
+    cls=ZakazGroup,
     help="zakaz: tickets sold against ad spend, per city and show, every 15 minutes.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain help: no boxes, and flags without a `<bool>` type beside them.
+    rich_markup_mode=None,
 )
 out = Console()
 err = Console(stderr=True)
 
-SourceArg = Annotated[str, typer.Argument(help=f"one of {', '.join(CONTRACT_SOURCES)}")]
-DateOpt = Annotated[str | None, typer.Option(help="YYYY-MM-DD, Moscow time", show_default=False)]
+SourceArg = Annotated[
+    str, typer.Argument(metavar="SOURCE", help=f"one of {', '.join(CONTRACT_SOURCES)}")
+]
+
+
+def _day_option(text: str) -> Any:
+    return typer.Option(metavar="YYYY-MM-DD", help=text, show_default=False)
 
 
 def _date(value: str | None, flag: str) -> date | None:
@@ -52,8 +143,23 @@ def _date(value: str | None, flag: str) -> date | None:
         ) from None
 
 
+def _known(source: str) -> str:
+    """SOURCE as given, or a usage error when no source has that name.
+
+    A contract source that is not installed here is not a usage error: `get_manifest` fails the
+    command (exit 1) and says so.
+    """
+    installed = manifests()
+    if source not in installed and source not in CONTRACT_SOURCES:
+        known = ", ".join(installed) or "none"
+        raise typer.BadParameter(
+            f"unknown source {source!r}; installed sources: {known}", param_hint="SOURCE"
+        )
+    return source
+
+
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    _error_line(message)
     return typer.Exit(code)
 
 
@@ -71,16 +177,36 @@ def _ready() -> tuple[Warehouse, CoreSettings]:
     return wh, core
 
 
+def _version(value: bool) -> None:
+    if not value:
+        return
+    try:
+        found = package_version(DISTRIBUTION)
+    except PackageNotFoundError:
+        found = "unknown (not installed as a package)"
+    sys.stdout.write(f"zakaz {found}\n")
+    raise typer.Exit(0)
+
+
 @app.callback()
 def _main(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log at DEBUG")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="print the version and exit", callback=_version, is_eager=True
+        ),
+    ] = False,
 ) -> None:
     configure_logging("DEBUG" if verbose else "WARNING")
 
 
 @app.command()
 def migrate() -> None:
-    """Create or upgrade every table and view; idempotent, safe on every start."""
+    """Create or upgrade every table and view.
+
+    Idempotent: safe to run on every start.
+    """
     try:
         wh, _ = _open()
         report = apply_migrations(wh)
@@ -99,18 +225,22 @@ def migrate() -> None:
 @app.command()
 def run(
     source: SourceArg,
-    since: DateOpt = None,
-    to: DateOpt = None,
-    days: Annotated[int | None, typer.Option(help="the last N days", show_default=False)] = None,
+    since: Annotated[str | None, _day_option("the first day, Moscow time")] = None,
+    to: Annotated[str | None, _day_option("the last day (default: today)")] = None,
+    days: Annotated[
+        int | None, typer.Option(metavar="N", min=1, help="the last N days", show_default=False)
+    ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="read and transform, write nothing")
     ] = False,
 ) -> None:
-    """One load of SOURCE, inline; prints a JSON summary; exit 1 on failure (130/143 if stopped).
+    """One load of SOURCE, inline; prints a JSON summary.
 
-    While `zakaz up` runs on this warehouse, the run is queued on its worker instead, and this
-    command waits for it and prints the same summary.
+    Exit 0 on success, 1 on failure, 130 or 143 if stopped. While `zakaz up` runs on this
+    warehouse, the run is queued on its worker instead, and this command waits for it and
+    prints the same summary.
     """
+    _known(source)
     with handling_signals() as signals:
         try:
             request = RunRequest(_date(since, "--since"), _date(to, "--to"), days, dry_run)
@@ -135,11 +265,17 @@ def run(
 @app.command()
 def backfill(
     source: SourceArg,
-    since: Annotated[str, typer.Option(help="first day, YYYY-MM-DD")],
-    to: Annotated[str, typer.Option(help="last day, YYYY-MM-DD")],
-    restart: Annotated[bool, typer.Option(help="redo chunks that already succeeded")] = False,
+    since: Annotated[str, _day_option("the first day, Moscow time")],
+    to: Annotated[str, _day_option("the last day")],
+    restart: Annotated[
+        bool, typer.Option("--restart", help="redo chunks that already succeeded")
+    ] = False,
 ) -> None:
-    """SOURCE over a long range in day chunks, with a progress bar; resumable."""
+    """SOURCE over a long range, in day chunks; resumable.
+
+    Shows a progress bar; run the same command again to resume after a stop or a failure.
+    """
+    _known(source)
     first, last = _date(since, "--since"), _date(to, "--to")
     if first is None or last is None:
         raise _fail("--since and --to are required")
@@ -202,7 +338,9 @@ def _backfill_chunks(
             )
             if not summary.ok:
                 failed.append(summary)
-                progress.console.print(f"[red]{a}…{b}: {summary.message}[/red]", highlight=False)
+                progress.console.print(
+                    f"[red]{a}…{b}: {escape(summary.message)}[/red]", highlight=False
+                )
             if isinstance(summary.error, Interrupted) or interrupted() is not None:
                 break
             progress.advance(task)
@@ -236,7 +374,10 @@ def _succeeded_windows(wh: Warehouse, source: str) -> set[tuple[date, date]]:
 def check(
     as_json: Annotated[bool, typer.Option("--json", help="print results as JSON")] = False,
 ) -> None:
-    """Run the data-quality checks; exit 1 if a check of severity `error` fails."""
+    """Run the data-quality checks.
+
+    Exit 1 if a check of severity `error` fails.
+    """
     try:
         remote = control.running()
         if remote is not None:
@@ -249,17 +390,27 @@ def check(
     if as_json:
         _print_json([r.__dict__ for r in results])
     else:
-        table = Table(title="zakaz check")
-        for col in ("check", "severity", "result", "detail"):
-            table.add_column(col)
+        # Names whole on one line; the detail wraps; nothing is cut short with an ellipsis.
+        table = Table(
+            title="zakaz check",
+            title_justify="left",
+            box=box.SIMPLE_HEAD,
+            show_edge=False,
+            pad_edge=False,
+            padding=(0, 1, 0, 0),
+        )
+        table.add_column("check", no_wrap=True)
+        for col in ("severity", "result"):
+            table.add_column(col, overflow="fold")
+        table.add_column("detail", overflow="fold")
         for r in results:
             mark = (
                 "[green]ok[/green]"
                 if r.ok
                 else ("[red]FAIL[/red]" if r.severity == "error" else "[yellow]warn[/yellow]")
             )
-            table.add_row(r.name, r.severity, mark, r.message)
-        out.print(table)
+            table.add_row(Text(r.name), r.severity, mark, Text(r.message))
+        _terminal().print(table)
     if any(r.fails_command for r in results):
         raise typer.Exit(1)
 
@@ -268,56 +419,44 @@ def check(
 def status(
     as_json: Annotated[bool, typer.Option("--json", help="print as JSON")] = False,
 ) -> None:
-    """Last run, freshness and queue state of every source."""
+    """Last run, freshness and queue state of every source.
+
+    Times are Moscow time; --json gives every field, moments in ISO 8601 with +03:00.
+    """
     try:
         remote = control.running()
         if remote is not None:
             rows = [control.status_from_json(r) for r in remote.get("/local/status")]
             where = f"{remote.get('/local/ping')['warehouse']}, through zakaz up (pid {remote.pid})"
+            redis_url = "the redis of zakaz up"
         else:
             wh, core = _ready()
-            rows = source_statuses(wh, manifests().values(), core.redis_url)
+            rows = source_statuses(
+                wh,
+                manifests().values(),
+                core.redis_url,
+                redis_expected="redis_url" in core.model_fields_set,
+            )
             where = wh.display
+            redis_url = core.redis_url
     except ZakazError as exc:
         raise _fail(str(exc)) from exc
     if as_json:
         _print_json([r.__dict__ for r in rows])
         return
-    table = Table(title=f"zakaz status — {where}")
-    table.add_column("source", no_wrap=True, min_width=15)
-    for col in (
-        "last run",
-        "started",
-        "rows",
-        "last success",
-        "data up to",
-        "behind",
-        "queue",
-        "error",
-    ):
-        table.add_column(col)
-    colours = {"success": "green", "error": "red", "running": "cyan", "dry_run": "blue"}
-    for r in rows:
-        name = r.source if r.installed else f"[dim]{r.source} (not installed)[/dim]"
-        state = f"[{colours.get(r.last_status or '', 'white')}]{r.last_status or '—'}[/]"
-        queue = "redis down" if r.queued is None else f"{r.queued}{' 🔒' if r.locked else ''}"
-        table.add_row(
-            name,
-            state,
-            _fmt(r.last_started_at),
-            _fmt(r.last_rows),
-            _fmt(r.last_success_at),
-            _fmt(r.last_data_date),
-            _fmt(r.days_behind),
-            queue,
-            (r.last_error or "")[:60],
-        )
-    out.print(table)
+    console = _terminal()
+    console.print(
+        status_view(rows, where=where, redis_url=redis_url, width=console.width, today=today_msk())
+    )
 
 
 @app.command()
 def demo() -> None:
-    """What `make demo` runs: sandbox upstreams, every source once, checks, the summary."""
+    """What `make demo` runs: every source once against the sandbox.
+
+    Starts the bundled sandbox upstreams, runs every source once, the checks, and prints the
+    sales / spend / ROMI summary.
+    """
     from zakaz_common.demo import run_demo
 
     configure_logging("ERROR")
@@ -335,11 +474,17 @@ def demo() -> None:
 @app.command()
 def sql(
     query: Annotated[
-        str, typer.Argument(help='one read-only statement, e.g. "SELECT * FROM v_romi_kpi"')
+        str,
+        typer.Argument(
+            metavar="QUERY", help='one read-only statement, e.g. "SELECT * FROM v_romi_kpi"'
+        ),
     ],
     as_json: Annotated[bool, typer.Option("--json", help="print rows as JSON objects")] = False,
 ) -> None:
-    """Run one read-only query (SELECT, SHOW, DESCRIBE) on the warehouse and print the rows."""
+    """Print the rows of one read-only query on the warehouse.
+
+    SELECT, SHOW, DESCRIBE, EXISTS; nothing that writes.
+    """
     try:
         remote = control.running()
         if remote is not None:
@@ -353,10 +498,13 @@ def sql(
     if as_json:
         _print_json([dict(zip(columns, row, strict=True)) for row in rows])
     else:
-        table = Table(*columns, show_lines=False)
+        table = Table(show_lines=False)
+        for name in columns:
+            # A value too wide for the terminal wraps; it is never cut short with an ellipsis.
+            table.add_column(name, overflow="fold")
         for row in rows:
-            table.add_row(*("NULL" if v is None else str(v) for v in row))
-        out.print(table)
+            table.add_row(*(Text(_cell(v)) for v in row))
+        _terminal().print(table)
         err.print(f"{len(rows)} rows" + (" (cut short)" if result.get("truncated") else ""))
 
 
@@ -366,10 +514,17 @@ def up(
         bool,
         typer.Option("--sandbox", help="against the bundled sandbox upstreams (no credentials)"),
     ] = False,
-    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="port of the status page and every API")] = 8080,
+    host: Annotated[
+        str, typer.Option(metavar="ADDRESS", help="address to listen on")
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(metavar="N", help="port of the status page and every API")
+    ] = 8080,
 ) -> None:
-    """The whole platform in one process: scheduler, workers, control APIs, health; Ctrl-C stops it."""
+    """The whole platform in one process; Ctrl-C stops it.
+
+    Scheduler, workers, control APIs and health, with a private redis-server.
+    """
     from zakaz_common.up import UpOptions, serve_platform
 
     configure_logging("WARNING")
@@ -411,11 +566,21 @@ def _run_through(remote: control.Control, source: str, request: RunRequest) -> N
 @app.command("gmail-auth")
 def gmail_auth(
     port: Annotated[
-        int, typer.Option(help="local port for the OAuth redirect (0: any free one)")
+        int, typer.Option(metavar="N", help="local port for the OAuth redirect (0: any free one)")
     ] = 0,
-    browser: Annotated[bool, typer.Option("--browser/--no-browser", help="open a browser")] = True,
+    browser: Annotated[
+        bool,
+        typer.Option(
+            "--browser/--no-browser",
+            help="open the consent page in a browser (the default), or only print its address",
+            show_default=False,
+        ),
+    ] = True,
 ) -> None:
-    """One-time Gmail consent: runs the OAuth flow and writes GMAIL_DIR/token.json (mode 600)."""
+    """One-time Gmail consent; writes GMAIL_DIR/token.json.
+
+    Runs the OAuth flow; the token file is written with mode 600.
+    """
     try:
         from zakaz_gmail.oauth import gmail_auth as consent
         from zakaz_gmail.settings import get_settings
@@ -430,14 +595,25 @@ def gmail_auth(
 
 @app.command("backup")
 def backup_command(
-    keep: Annotated[int, typer.Option(help="backups to keep (ZAKAZ_BACKUP_KEEP, default 14)")] = 0,
+    keep: Annotated[
+        int | None,
+        typer.Option(
+            metavar="N",
+            min=1,
+            help=f"backups to keep  [default: ZAKAZ_BACKUP_KEEP, else {DEFAULT_KEEP}]",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Back up the warehouse (ClickHouse BACKUP to the backup disk) and keep the newest N."""
+    """Back up the warehouse and keep the newest N backups.
+
+    A ClickHouse BACKUP to the backup disk.
+    """
     from zakaz_common import backup as backups
 
     try:
         wh, _ = _ready()
-        name = backups.backup(wh, keep=keep or backups.keep_setting())
+        name = backups.backup(wh, keep=keep if keep is not None else backups.keep_setting())
         listed = backups.list_backups(wh)
     except ZakazError as exc:
         raise _fail(str(exc)) from exc
@@ -446,10 +622,17 @@ def backup_command(
 
 @app.command("restore")
 def restore_command(
-    name: Annotated[str | None, typer.Argument(help="backup to restore; omit to list them")] = None,
-    into: Annotated[str | None, typer.Option(help="restore into this database (a drill)")] = None,
+    name: Annotated[
+        str | None, typer.Argument(metavar="NAME", help="backup to restore; omit to list them")
+    ] = None,
+    into: Annotated[
+        str | None, typer.Option(metavar="DATABASE", help="restore into this database (a drill)")
+    ] = None,
 ) -> None:
-    """Restore a backup into the warehouse (the current state is backed up first), or list them."""
+    """Restore a backup, or list the backups.
+
+    The current state is backed up first, so a restore can be undone.
+    """
     from zakaz_common import backup as backups
 
     try:
@@ -470,9 +653,12 @@ def restore_command(
 
 @app.command()
 def serve(
-    service: Annotated[str, typer.Argument(help="a source name, health, scheduler or sandbox")],
-    host: Annotated[str, typer.Option(help="address to listen on")] = "0.0.0.0",  # noqa: S104
-    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    service: Annotated[
+        str,
+        typer.Argument(metavar="SERVICE", help="a source name, health, scheduler or sandbox"),
+    ],
+    host: Annotated[str, typer.Option(metavar="ADDRESS", help="address to listen on")] = "0.0.0.0",  # noqa: S104
+    port: Annotated[int, typer.Option(metavar="N", help="port to listen on")] = 8000,
 ) -> None:
     """Run one service natively, exactly as its container does."""
     configure_logging("INFO")
@@ -499,16 +685,33 @@ def serve(
         raise _fail(str(exc)) from exc
 
 
-def _fmt(value: Any) -> str:
+def _terminal() -> Console:
+    """A console of this invocation: it reads COLUMNS now, not when the module was imported."""
+    return Console()
+
+
+def _cell(value: Any) -> str:
+    """A value of `zakaz sql` as text; a moment in the same form as in JSON."""
     if value is None:
-        return "—"
+        return "NULL"
     if isinstance(value, datetime):
-        return to_msk(value).strftime("%Y-%m-%d %H:%M")
+        return iso_msk(value)
+    return str(value)
+
+
+def _json_default(value: Any) -> Any:
+    """JSON for what `json` does not know: every moment as aware Moscow ISO 8601."""
+    if isinstance(value, datetime):
+        return iso_msk(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
     return str(value)
 
 
 def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, default=str, indent=2) + "\n")
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, default=_json_default, indent=2) + "\n")
     sys.stdout.flush()
 
 

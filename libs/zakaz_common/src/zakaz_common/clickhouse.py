@@ -29,6 +29,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from zakaz_common.errors import LoadError, WarehouseBusy
 from zakaz_common.settings import CoreSettings, WarehouseSettings, load_settings, redact_dsn
+from zakaz_common.timeutil import MSK
 
 #: Rows per insert block: large enough for columnar speed, small enough to bound memory.
 INSERT_BATCH_ROWS = 100_000
@@ -38,6 +39,12 @@ FEED_BATCH_BYTES = 64 << 20
 #: ClickHouse error codes we branch on.
 ACCESS_DENIED = 497
 UNKNOWN_DATABASE = 81
+
+#: The zone every DateTime is read back in (CONTRACT §4: every column is Moscow time). The
+#: embedded engine reports a plain `DateTime('Europe/Moscow')` column without its zone, which
+#: the driver would hand back naive in UTC beside aware Moscow values of Nullable columns;
+#: with this, every moment a query returns is an aware Moscow datetime.
+_READ_TZ = MSK
 
 _OWNER_FILE = "owner.json"
 #: fcntl command to resize a pipe's buffer (Linux).
@@ -86,13 +93,13 @@ class Warehouse:
     def rows(self, sql: str, parameters: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
         """Run a query and return its rows as tuples."""
         with self._translated(sql):
-            result = self.client.query(sql, parameters=dict(parameters or {}))
+            result = self.client.query(sql, parameters=dict(parameters or {}), query_tz=_READ_TZ)
             return [tuple(r) for r in result.result_rows]
 
     def dicts(self, sql: str, parameters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         """Run a query and return its rows as dicts keyed by column name."""
         with self._translated(sql):
-            result = self.client.query(sql, parameters=dict(parameters or {}))
+            result = self.client.query(sql, parameters=dict(parameters or {}), query_tz=_READ_TZ)
             names = result.column_names
             return [dict(zip(names, r, strict=True)) for r in result.result_rows]
 
@@ -101,7 +108,9 @@ class Warehouse:
     ) -> tuple[list[str], list[tuple[Any, ...]]]:
         """Run a query; its column names and (at most `limit`) rows."""
         with self._translated(sql):
-            result = self.client.query(sql, settings=dict(settings) if settings else None)
+            result = self.client.query(
+                sql, settings=dict(settings) if settings else None, query_tz=_READ_TZ
+            )
             rows = result.result_rows if limit is None else result.result_rows[:limit]
             return list(result.column_names), [tuple(r) for r in rows]
 

@@ -58,6 +58,21 @@ def to_msk(dt: datetime) -> datetime:
     return dt.astimezone(MSK)
 
 
+def iso_msk(dt: datetime) -> str:
+    """The one way zakaz writes a moment for people and JSON: `2026-12-03T16:35:08+03:00`."""
+    return to_msk(dt).isoformat(timespec="seconds")
+
+
+def short_msk(dt: datetime, today: date) -> str:
+    """A moment for a narrow table: `16:35` today, `12-03 16:35` this year, else the date too."""
+    moment = to_msk(dt)
+    if moment.date() == today:
+        return moment.strftime("%H:%M")
+    if moment.year == today.year:
+        return moment.strftime("%m-%d %H:%M")
+    return moment.strftime("%Y-%m-%d %H:%M")
+
+
 def msk_date(dt: datetime) -> date:
     """The Moscow calendar date of a moment (naive means UTC, as in `to_msk`)."""
     return to_msk(dt).date()
