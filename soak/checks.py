@@ -122,7 +122,7 @@ def nothing_running(stack: Stack) -> Check:
 
 def no_locks(stack: Stack) -> Check:
     keys = sorted(k.decode() for k in stack.redis().scan_iter("zakaz:lock:*"))
-    return Check("no lock held in Redis", not keys, ", ".join(keys) or "no zakaz:lock:* keys")
+    return Check("no lock held in Redis", not keys, ", ".join(keys) or "no lock keys in Redis")
 
 
 def alerts_once(stack: Stack, day: DayLog, plan: Plan) -> Check:
@@ -156,10 +156,18 @@ def alerts_once(stack: Stack, day: DayLog, plan: Plan) -> Check:
         later = [e for e in evaluations if e > found[0]["at"] + 1]
         if not found[0]["resolved"] and (later or kind != "failed_jobs"):
             problems.append(f"{name}: {job} {kind} not resolved")
+    # The sandbox's own bad rows (kept at their last good value from the first run on) hold a
+    # `held_back` alert open all day: a standing condition, not an incident of the day.
+    first = min((at for _, at in day.expected), default=0.0)
+    baseline = [
+        r for r in rows
+        if r["alert_id"] not in used and r["kind"] == "held_back" and r["at"] <= first + 60
+    ]
+    used.update(r["alert_id"] for r in baseline)
     other = [r for r in rows if r["alert_id"] not in used]
     for r in other:
         problems.append(f"unexpected {r['job']} {r['kind']} at {_clock(r['at'])}")
-    detail = f"{len(wanted)} expected, {len(rows)} raised, {sum(bool(r['resolved']) for r in rows)} resolved"
+    detail = f"{len(wanted)} expected, {len(baseline)} standing, {len(rows)} raised, {sum(bool(r['resolved']) for r in rows)} resolved"
     return Check(
         "each incident alerted once and resolved", not problems, "; ".join([detail, *problems[:8]])
     )
