@@ -41,7 +41,14 @@ def run(hours: int, root: Path, out: Console) -> bool:
         stack.start_redis()
         stack.start_sandbox()
         day = walk(stack, plan)
-        results.append(checks.Check("every slot awaited", not day.timeouts, "; ".join(day.timeouts) or f"{len(day.slots)} slots, {len(day.faults)} faults, {len(day.kills)} SIGKILLs"))
+        results.append(
+            checks.Check(
+                "every slot awaited",
+                not day.timeouts,
+                "; ".join(day.timeouts)
+                or f"{len(day.slots)} slots, {len(day.faults)} faults, {len(day.kills)} SIGKILLs",
+            )
+        )
         results.append(checks.slots_ran_once(stack, day, plan))
         results.append(checks.system_slots(stack, day))
         results.append(checks.nothing_running(stack))
@@ -50,7 +57,13 @@ def run(hours: int, root: Path, out: Console) -> bool:
         stack.stop_up()
         results.append(checks.no_locks(stack))
         clean, failures = checks.clean_load(stack)
-        results.append(checks.Check("clean load of the final upstream state", not failures, "; ".join(failures) or "5 sources loaded"))
+        results.append(
+            checks.Check(
+                "clean load of the final upstream state",
+                not failures,
+                "; ".join(failures) or "5 sources loaded",
+            )
+        )
         results.extend(checks.views_equal(stack, clean))
     finally:
         stack.close()
@@ -60,7 +73,9 @@ def run(hours: int, root: Path, out: Console) -> bool:
     table.add_column("result")
     table.add_column("detail", overflow="fold")
     for check in results:
-        table.add_row(check.name, "[green]ok[/green]" if check.ok else "[red]FAILED[/red]", check.detail)
+        table.add_row(
+            check.name, "[green]ok[/green]" if check.ok else "[red]FAILED[/red]", check.detail
+        )
     out.print(table)
     out.print(f"machine: {machine()}; wall time {wall:.0f} s; logs in {root}", highlight=False)
     return all(c.ok for c in results) and bool(results)

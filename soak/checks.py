@@ -13,7 +13,7 @@ from typing import Any
 
 from rq.job import Job, JobStatus
 
-from soak.day import DayLog, MSK, _clock
+from soak.day import MSK, DayLog, _clock
 from soak.plan import SOURCES, Plan
 from soak.stack import Stack, _zakaz
 
@@ -70,9 +70,7 @@ def slots_ran_once(stack: Stack, day: DayLog, plan: Plan) -> Check:
         if not allowed:
             problems.append(f"{source} {_clock(at)}: {status} outside any incident")
             continue
-        later = [
-            r for r in by_source.get(source, []) if r["at"] > at and r["status"] == "success"
-        ]
+        later = [r for r in by_source.get(source, []) if r["at"] > at and r["status"] == "success"]
         if not later:
             problems.append(f"{source} {_clock(at)}: failed and never succeeded after")
     extra = [r for r in rows if r["run_id"] not in claimed]
@@ -148,7 +146,9 @@ def alerts_once(stack: Stack, day: DayLog, plan: Plan) -> Check:
     problems = []
     used: set[str] = set()
     for name, start, end, job, kind in wanted:
-        found = [r for r in rows if r["job"] == job and r["kind"] == kind and start <= r["at"] <= end]
+        found = [
+            r for r in rows if r["job"] == job and r["kind"] == kind and start <= r["at"] <= end
+        ]
         used.update(r["alert_id"] for r in found)
         if len(found) != 1:
             problems.append(f"{name}: {len(found)} {job} {kind} alerts")
@@ -160,14 +160,18 @@ def alerts_once(stack: Stack, day: DayLog, plan: Plan) -> Check:
     # `held_back` alert open all day: a standing condition, not an incident of the day.
     first = min((at for _, at in day.expected), default=0.0)
     baseline = [
-        r for r in rows
+        r
+        for r in rows
         if r["alert_id"] not in used and r["kind"] == "held_back" and r["at"] <= first + 60
     ]
     used.update(r["alert_id"] for r in baseline)
     other = [r for r in rows if r["alert_id"] not in used]
     for r in other:
         problems.append(f"unexpected {r['job']} {r['kind']} at {_clock(r['at'])}")
-    detail = f"{len(wanted)} expected, {len(baseline)} standing, {len(rows)} raised, {sum(bool(r['resolved']) for r in rows)} resolved"
+    resolved = sum(bool(r["resolved"]) for r in rows)
+    detail = (
+        f"{len(wanted)} expected, {len(baseline)} standing, {len(rows)} raised, {resolved} resolved"
+    )
     return Check(
         "each incident alerted once and resolved", not problems, "; ".join([detail, *problems[:8]])
     )
@@ -196,7 +200,9 @@ def _command(args: list[str], env: dict[str, str]) -> str:
         check=False,
     )
     if done.returncode != 0:
-        raise RuntimeError(f"zakaz {args[0]} {args[1][:40]} exited {done.returncode}: {done.stderr[-400:]}")
+        raise RuntimeError(
+            f"zakaz {args[0]} {args[1][:40]} exited {done.returncode}: {done.stderr[-400:]}"
+        )
     return done.stdout
 
 
@@ -236,9 +242,13 @@ def views_equal(stack: Stack, clean: Path) -> list[Check]:
         only_day = sorted(set(day) - set(fresh))
         only_clean = sorted(set(fresh) - set(day))
         ok = not only_day and not only_clean and len(day) == len(fresh)
-        detail = f"{len(day)} rows" if ok else (
-            f"{len(day)} vs {len(fresh)} rows; only in the day: {only_day[:2]}; "
-            f"only in the clean load: {only_clean[:2]}"
+        detail = (
+            f"{len(day)} rows"
+            if ok
+            else (
+                f"{len(day)} vs {len(fresh)} rows; only in the day: {only_day[:2]}; "
+                f"only in the clean load: {only_clean[:2]}"
+            )
         )
         checks.append(Check(f"{view} = clean load", ok and len(day) > 0, detail[:600]))
     return checks

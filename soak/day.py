@@ -136,7 +136,9 @@ def _kill_mid_load(stack: Stack, day: DayLog, moment: float) -> None:
         if running:
             stack.kill_up()
             day.kills.append((moment, sorted(r["job"] for r in running)))
-            log.info("%s  SIGKILL while %s ran", _clock(moment), ", ".join(r["job"] for r in running))
+            log.info(
+                "%s  SIGKILL while %s ran", _clock(moment), ", ".join(r["job"] for r in running)
+            )
             stack.start_up()
             return
         time.sleep(0.02)
@@ -155,11 +157,15 @@ def _wait_after_kill(stack: Stack, day: DayLog, slots: list[Slot], moment: float
             f"WHERE toUnixTimestamp(started_at) >= {int(moment)} GROUP BY job"
         )
         done = {r["job"] for r in rows if r["status"] in ("success", "error")}
-        pending = {k.decode().rsplit(":", 1)[-1] for k in stack.redis().scan_iter("zakaz:pending:*")}
+        pending = {
+            k.decode().rsplit(":", 1)[-1] for k in stack.redis().scan_iter("zakaz:pending:*")
+        }
         if sources <= done and pending <= killed:
             return
         time.sleep(POLL_SECONDS)
-    day.timeouts.append(f"{_clock(moment)}: {', '.join(sorted(sources))} did not finish after the restart")
+    day.timeouts.append(
+        f"{_clock(moment)}: {', '.join(sorted(sources))} did not finish after the restart"
+    )
 
 
 def _wait_slot(
@@ -190,8 +196,7 @@ def _started(stack: Stack, sources: set[str], since: float) -> bool:
     if not sources:
         return True
     rows = stack.sql(
-        "SELECT DISTINCT job FROM meta_job_runs "
-        f"WHERE toUnixTimestamp(started_at) >= {int(since)}"
+        f"SELECT DISTINCT job FROM meta_job_runs WHERE toUnixTimestamp(started_at) >= {int(since)}"
     )
     return sources <= {r["job"] for r in rows}
 
@@ -199,12 +204,7 @@ def _started(stack: Stack, sources: set[str], since: float) -> bool:
 def _idle(stack: Stack) -> bool:
     """No run queued or running (a killed run's row waits for the next trigger to close it),
     and no run pending in Redis (a transient failure waiting for its retry)."""
-    conn = stack.redis()
-    pending = [k for k in conn.scan_iter("zakaz:pending:*")]
-    if not pending:
-        return True
-    # A pending marker whose run is recorded finished and whose job is over is being released.
-    return False
+    return next(iter(stack.redis().scan_iter("zakaz:pending:*")), None) is None
 
 
 def _system_done(stack: Stack, system: list[Slot]) -> bool:

@@ -88,7 +88,9 @@ def _storm(source: str, kind: str, calls: int) -> Callable[[Stack], None]:
             else:
                 stack.control("vk/fail", {"count": calls, "status": 503})
         elif source == "direct":
-            stack.control("direct/fault", {"http_status": 429 if throttled else 503, "times": calls})
+            stack.control(
+                "direct/fault", {"http_status": 429 if throttled else 503, "times": calls}
+            )
         else:
             body = {"rate_limit": calls} if throttled else {"server_errors": calls}
             stack.control("gmail/faults", {**body, "retry_after": 0})
@@ -195,12 +197,18 @@ def full_day() -> Plan:
         Fault(0, "gmail enabled by the operator", _enable_gmail(True)),
         Fault(0, "429 storm on VK", _storm("vk_ads", "429", 3)),
         Fault(10, "429 storm on Direct", _storm("direct", "429", 2)),
-        Fault(45, "429 storm on QTickets API and Sheets",
-              _both(_storm("qtickets_api", "429", 3), _storm("qtickets_sheets", "429", 3))),
+        Fault(
+            45,
+            "429 storm on QTickets API and Sheets",
+            _both(_storm("qtickets_api", "429", 3), _storm("qtickets_sheets", "429", 3)),
+        ),
         Fault(_h(1), "SIGKILL of zakaz up mid-load, restart", kill=True),
         Fault(_h(1, 30), "new orders", _new_sales),
-        Fault(_h(2, 30), "5xx burst on QTickets API and Sheets",
-              _both(_storm("qtickets_api", "5xx", 3), _storm("qtickets_sheets", "5xx", 3))),
+        Fault(
+            _h(2, 30),
+            "5xx burst on QTickets API and Sheets",
+            _both(_storm("qtickets_api", "5xx", 3), _storm("qtickets_sheets", "5xx", 3)),
+        ),
         Fault(_h(3, 15), "redis-server restarted", _redis_restart),
         Fault(_h(4), "429 storm on Gmail", _storm("gmail", "429", 2)),
         Fault(_h(5), "access tokens expired (Google, VK)", _expire_tokens),
@@ -210,9 +218,12 @@ def full_day() -> Plan:
         Fault(_h(8), "5xx burst on Gmail", _storm("gmail", "5xx", 2)),
         Fault(_h(9), "Sheets header broken", _break_header),
         Fault(_h(11), "Sheets header mended", _mend_header),
-        Fault(_h(12, 5), "5xx burst on VK and Direct, runs by hand",
-              _both(_storm("vk_ads", "5xx", 2), _storm("direct", "5xx", 2)),
-              runs=("vk_ads", "direct")),
+        Fault(
+            _h(12, 5),
+            "5xx burst on VK and Direct, runs by hand",
+            _both(_storm("vk_ads", "5xx", 2), _storm("direct", "5xx", 2)),
+            runs=("vk_ads", "direct"),
+        ),
         Fault(_h(13), "gmail handed to the failover", _enable_gmail(False)),
         Fault(_h(13, 30), "both QTickets feeds down", _primaries_down),
         Fault(_h(15), "a refund", _refund),
@@ -222,14 +233,26 @@ def full_day() -> Plan:
         Fault(_h(21), "a refund", _refund),
     ]
     incidents = [
-        Incident("Sheets header broken", _h(9), _h(12),
-                 (("qtickets_sheets", "run_failed"), ("qtickets_sheets", "stale")),
-                 failing=("qtickets_sheets",)),
-        Incident("both QTickets feeds down, Gmail failover", _h(13, 30), _h(18),
-                 (("qtickets_sheets", "run_failed"), ("qtickets_api", "run_failed"),
-                  ("qtickets_sheets", "stale"), ("qtickets_api", "stale"),
-                  ("gmail", "failover")),
-                 failing=("qtickets_sheets", "qtickets_api")),
+        Incident(
+            "Sheets header broken",
+            _h(9),
+            _h(12),
+            (("qtickets_sheets", "run_failed"), ("qtickets_sheets", "stale")),
+            failing=("qtickets_sheets",),
+        ),
+        Incident(
+            "both QTickets feeds down, Gmail failover",
+            _h(13, 30),
+            _h(18),
+            (
+                ("qtickets_sheets", "run_failed"),
+                ("qtickets_api", "run_failed"),
+                ("qtickets_sheets", "stale"),
+                ("qtickets_api", "stale"),
+                ("gmail", "failover"),
+            ),
+            failing=("qtickets_sheets", "qtickets_api"),
+        ),
     ]
     return Plan(24, faults, incidents)
 
@@ -244,8 +267,13 @@ def short_day() -> Plan:
         Fault(_h(1, 30), "Sheets header mended", _mend_header),
     ]
     incidents = [
-        Incident("Sheets header broken", 45, _h(1, 30),
-                 (("qtickets_sheets", "run_failed"),), failing=("qtickets_sheets",)),
+        Incident(
+            "Sheets header broken",
+            45,
+            _h(1, 30),
+            (("qtickets_sheets", "run_failed"),),
+            failing=("qtickets_sheets",),
+        ),
     ]
     return Plan(2, faults, incidents, start_minute=15)
 

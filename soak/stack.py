@@ -110,7 +110,12 @@ class Stack:
             "sandbox", [*_zakaz(), "serve", "sandbox", "--host", "127.0.0.1", "--port", str(port)]
         )
         self.sandbox_url = f"http://127.0.0.1:{port}"
-        _wait("the sandbox", lambda: _answers(self.sandbox_url + "/healthz"), self.processes["sandbox"], log)
+        _wait(
+            "the sandbox",
+            lambda: _answers(self.sandbox_url + "/healthz"),
+            self.processes["sandbox"],
+            log,
+        )
         for values in source_settings(self.sandbox_url, self.root / "secrets").values():
             self.settings.update(values)
 
@@ -251,7 +256,9 @@ class Stack:
         from datetime import datetime
         from zoneinfo import ZoneInfo
 
-        return datetime.fromtimestamp(self.virtual_now(), ZoneInfo("Europe/Moscow")).date().isoformat()
+        return (
+            datetime.fromtimestamp(self.virtual_now(), ZoneInfo("Europe/Moscow")).date().isoformat()
+        )
 
     def sandbox_orders(self) -> list[dict[str, Any]]:
         """The QTickets sandbox's orders, as its API serves them."""

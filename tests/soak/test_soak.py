@@ -18,7 +18,7 @@ LIMIT_SECONDS = 600
 
 @pytest.mark.timeout(LIMIT_SECONDS + 60)
 def test_two_hour_day_passes_every_check(tmp_path: Path) -> None:
-    done = subprocess.run(  # noqa: S603 - our own argument list
+    done = subprocess.run(
         [sys.executable, "-m", "soak", "--hours", "2", "--dir", str(tmp_path / "day")],
         cwd=ROOT,
         capture_output=True,
