@@ -87,6 +87,7 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, default=None, help="where to keep the day's files")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per poll says nothing
     root = args.dir or Path(tempfile.mkdtemp(prefix="zakaz-soak-"))
     if root.exists() and any(root.iterdir()):
         shutil.rmtree(root)

@@ -122,7 +122,10 @@ def _apply(stack: Stack, day: DayLog, fault: Fault, at: float) -> None:
     day.faults.append((at, fault.name))
     if fault.act is not None:
         stack.set_virtual(at - 60)
-        fault.act(stack)
+        try:
+            fault.act(stack)
+        except Exception as exc:  # a fault that could not be injected fails the day, not the run
+            day.timeouts.append(f"{_clock(at)}: {fault.name} could not be done: {exc}")
 
 
 def _kill_mid_load(stack: Stack, day: DayLog, moment: float) -> None:

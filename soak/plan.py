@@ -226,7 +226,7 @@ def full_day() -> Plan:
         ),
         Fault(_h(13), "gmail handed to the failover", _enable_gmail(False)),
         Fault(_h(13, 30), "both QTickets feeds down", _primaries_down),
-        Fault(_h(15), "a refund", _refund),
+        Fault(_h(12, 30), "a refund", _refund),
         Fault(_h(16, 15), "both QTickets feeds back", _primaries_up),
         Fault(_h(18, 15), "gmail enabled by the operator again", _enable_gmail(True)),
         Fault(_h(19), "new orders", _new_sales),
