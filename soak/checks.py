@@ -138,8 +138,9 @@ def alerts_once(stack: Stack, day: DayLog, plan: Plan) -> Check:
     wanted: list[tuple[str, float, float, str, str]] = []
     for incident in plan.incidents:
         for job, kind in incident.alerts:
+            # Raised while it lasts (at a failed run, or at an evaluation); resolved later.
             start, end = midnight + incident.start * 60, midnight + incident.end * 60
-            wanted.append((incident.name, start, end + 2 * 3600, job, kind))
+            wanted.append((incident.name, start, end, job, kind))
     for at, jobs in day.kills:
         for job in jobs:
             wanted.append(("SIGKILL", at, at + 2 * 3600 + 60, job, "failed_jobs"))
@@ -211,13 +212,29 @@ def clean_load(stack: Stack) -> tuple[Path, list[str]]:
     clean = stack.root / "clean"
     env = stack.platform_env(clean, stack.clock_file)
     env["REDIS_URL"] = stack.redis_url.rsplit("/", 1)[0] + "/1"  # its own locks, not the day's
+    # The day's warehouse keeps every day its ad loads covered, from the first load's window on:
+    # the clean load asks for the same dates (the final upstream state of each).
+    spans = {
+        source: stack_span(stack.data_dir, env, table)
+        for source, table in (("vk_ads", "fact_vk_ads_daily"), ("direct", "fact_direct_daily"))
+    }
     failures = []
     for source in SOURCES:
+        span = spans.get(source)
+        window = ["--since", span[0], "--to", span[1]] if span else []
         try:
-            _command(["run", source], env)
+            _command(["run", source, *window], env)
         except RuntimeError as exc:
             failures.append(f"{source}: {exc}")
     return clean, failures
+
+
+def stack_span(data_dir: Path, env: dict[str, str], table: str) -> tuple[str, str] | None:
+    """The first and last `stat_date` of an ad fact table of the day's warehouse."""
+    day_env = {**env, "ZAKAZ_DATA_DIR": str(data_dir)}
+    query = f"SELECT toString(min(stat_date)) AS a, toString(max(stat_date)) AS b FROM {table}"
+    rows = json.loads(_command(["sql", "--json", query], day_env))
+    return (rows[0]["a"], rows[0]["b"]) if rows else None
 
 
 def _view(data_dir: Path, stack: Stack, view: str) -> list[str]:

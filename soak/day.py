@@ -149,26 +149,44 @@ def _kill_mid_load(stack: Stack, day: DayLog, moment: float) -> None:
 
 
 def _wait_after_kill(stack: Stack, day: DayLog, slots: list[Slot], moment: float) -> None:
-    """After the restart: the slot's runs not killed are worked by the new workers; wait for
-    them (a killed run stays `running` until the source's next trigger closes it)."""
-    killed = {job for at, jobs in day.kills if at == moment for job in jobs}
-    sources = {s.name for s in slots if s.name in SOURCES and _enabled(stack, s.name)} - killed
+    """After the restart: wait until each of the slot's runs finished, or is known killed (its
+    row `running` while its RQ worker is gone: the source's next trigger closes it)."""
+    from rq import Worker
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job
+
+    sources = {s.name for s in slots if s.name in SOURCES and _enabled(stack, s.name)}
     deadline = time.monotonic() + SLOT_TIMEOUT_SECONDS
+    killed: set[str] = set()
     while time.monotonic() < deadline:
         rows = stack.sql(
-            "SELECT job, argMax(status, started_at) AS status FROM meta_job_runs "
-            f"WHERE toUnixTimestamp(started_at) >= {int(moment)} GROUP BY job"
+            "SELECT job, argMax(status, _ver) AS status, argMax(run_id, _ver) AS run_id "
+            f"FROM meta_job_runs WHERE toUnixTimestamp(started_at) >= {int(moment)} GROUP BY job"
         )
-        done = {r["job"] for r in rows if r["status"] in ("success", "error")}
-        pending = {
-            k.decode().rsplit(":", 1)[-1] for k in stack.redis().scan_iter("zakaz:pending:*")
-        }
-        if sources <= done and pending <= killed:
-            return
+        conn = stack.redis()
+        live = {w.name for w in Worker.all(connection=conn)}
+        done = set()
+        for row in rows:
+            if row["status"] in ("success", "error"):
+                done.add(row["job"])
+            elif row["status"] == "running":
+                try:
+                    worker = Job.fetch(row["run_id"], connection=conn).worker_name
+                except NoSuchJobError:
+                    worker = None
+                if worker not in live:
+                    killed.add(row["job"])
+        pending = {k.decode().rsplit(":", 1)[-1] for k in conn.scan_iter("zakaz:pending:*")}
+        if sources <= done | killed and pending <= killed:
+            break
         time.sleep(POLL_SECONDS)
-    day.timeouts.append(
-        f"{_clock(moment)}: {', '.join(sorted(sources))} did not finish after the restart"
-    )
+    else:
+        day.timeouts.append(
+            f"{_clock(moment)}: {', '.join(sorted(sources))} did not finish after the restart"
+        )
+    for at, jobs in day.kills:
+        if at == moment:
+            jobs[:] = sorted(set(jobs) | killed)
 
 
 def _wait_slot(
