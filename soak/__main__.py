@@ -31,6 +31,15 @@ def machine() -> str:
     return f"{os.cpu_count()} cores, {ram}, {platform.system()} {platform.machine()}"
 
 
+def markdown(results: list[checks.Check]) -> str:
+    """The checks as a markdown table (what docs/operations.md shows)."""
+    lines = ["| check | result | detail |", "| --- | --- | --- |"]
+    for check in results:
+        detail = check.detail.replace("|", "\\|")
+        lines.append(f"| {check.name} | {'ok' if check.ok else 'FAILED'} | {detail} |")
+    return "\n".join(lines)
+
+
 def run(hours: int, root: Path, out: Console) -> bool:
     """The day, its checks and the table; whether every check passed."""
     started = time.monotonic()
@@ -78,6 +87,9 @@ def run(hours: int, root: Path, out: Console) -> bool:
         )
     out.print(table)
     out.print(f"machine: {machine()}; wall time {wall:.0f} s; logs in {root}", highlight=False)
+    (root / "checks.md").write_text(
+        f"{markdown(results)}\n\n{machine()}; {hours} h simulated in {wall:.0f} s wall\n"
+    )
     return all(c.ok for c in results) and bool(results)
 
 

@@ -160,14 +160,17 @@ def _wait_after_kill(stack: Stack, day: DayLog, slots: list[Slot], moment: float
     killed: set[str] = set()
     while time.monotonic() < deadline:
         rows = stack.sql(
-            "SELECT job, argMax(status, _ver) AS status, argMax(run_id, _ver) AS run_id "
+            "SELECT job, argMax(status, _ver) AS status, argMax(run_id, _ver) AS run_id, "
+            "argMax(message, _ver) AS message "
             f"FROM meta_job_runs WHERE toUnixTimestamp(started_at) >= {int(moment)} GROUP BY job"
         )
         conn = stack.redis()
         live = {w.name for w in Worker.all(connection=conn)}
         done = set()
         for row in rows:
-            if row["status"] in ("success", "error"):
+            if row["status"] == "error" and str(row["message"]).startswith("abandoned"):
+                killed.add(row["job"])  # the health sweeper closed the killed run's row
+            elif row["status"] in ("success", "error"):
                 done.add(row["job"])
             elif row["status"] == "running":
                 try:
