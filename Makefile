@@ -6,12 +6,13 @@ PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 RUN := $(UV) run --frozen
 
-.PHONY: help install system-deps lint typecheck test test-fast demo bench clean
+.PHONY: help install system-deps lint typecheck test test-fast demo bench soak clean
 
 help:
 	@echo "make demo   - install, start the sandbox upstreams, load every source, print the summary"
 	@echo "make test   - install what the tests need (workspace, redis-server) and run the suite"
 	@echo "make bench  - the performance benchmark (never part of make test)"
+	@echo "make soak   - a simulated day of zakaz up under faults, checked (never part of make test)"
 
 install:
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || \
@@ -54,6 +55,9 @@ demo: install
 
 bench: install
 	$(RUN) python -m bench
+
+soak: install system-deps
+	$(RUN) python -m soak --hours 24
 
 clean:
 	rm -rf data .pytest_cache .mypy_cache .ruff_cache

@@ -26,6 +26,7 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -39,6 +40,8 @@ import redis
 import uvicorn
 from fastapi import FastAPI
 from rich.console import Console
+from rq import Worker
+from rq.worker_registration import unregister
 
 from zakaz_common import clock
 from zakaz_common.api.limits import BodyLimit
@@ -158,6 +161,10 @@ def _start(options: UpOptions, out: Console, parts: _Parts, stopping: threading.
                 token=token, warehouse=wh, manifests=installed.values(), redis_url=core.redis_url
             )
         )
+    conn = redis.Redis.from_url(core.redis_url, socket_connect_timeout=5, socket_timeout=10)
+    buried = bury_dead_workers(conn)
+    if buried:
+        out.print(f"workers of a killed zakaz up cleared: {', '.join(buried)}", highlight=False)
     workers = {name: WorkerThread(m, core.redis_url) for name, m in installed.items()}
     for name, worker in workers.items():
         worker.start()
@@ -165,7 +172,6 @@ def _start(options: UpOptions, out: Console, parts: _Parts, stopping: threading.
     parts.add("workers", lambda: _stop_workers(list(workers.values())))
     _start_health_parts(app, wh, core.redis_url, parts)
 
-    conn = redis.Redis.from_url(core.redis_url, socket_connect_timeout=5, socket_timeout=10)
     _start_scheduler(conn, wh, installed, core.tz, parts)
     api = _start_server(app, options, parts)
     local = "127.0.0.1" if options.host in {"0.0.0.0", "::", ""} else options.host  # noqa: S104
@@ -178,6 +184,37 @@ def _start(options: UpOptions, out: Console, parts: _Parts, stopping: threading.
     if first:
         out.print(f"first load queued: {', '.join(first)}", highlight=False, soft_wrap=True)
     _supervise(out, wh, api, workers, stopping, base)
+
+
+def bury_dead_workers(conn: redis.Redis) -> list[str]:
+    """Unregister the RQ workers of this machine whose process is gone; their names.
+
+    A `zakaz up` killed with SIGKILL leaves its workers registered with a fresh heartbeat, so
+    for `jobs.BUSY_HEARTBEAT_MAX_AGE_SECONDS` its last run would still look in progress and
+    block that source's next runs. Once the workers are gone, the next trigger fails that run
+    and is accepted (`jobs.job_in_progress`).
+    """
+    host = socket.gethostname()
+    buried = []
+    for worker in Worker.all(connection=conn):
+        if worker.hostname != host or not worker.pid or worker.pid == os.getpid():
+            continue
+        if _process_alive(worker.pid):
+            continue
+        unregister(worker)
+        conn.delete(worker.key)
+        buried.append(worker.name)
+    return buried
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _start_scheduler(

@@ -1,0 +1,1 @@
+"""`make soak`: a simulated day of `zakaz up` under faults, checked at the end (issue 19)."""
