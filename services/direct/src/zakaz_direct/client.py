@@ -39,8 +39,8 @@ ADS_PAGE_LIMIT: Final = 10_000
 #: Seconds to wait when Direct gives no `retryIn` (a 201/202 without it, or a full queue).
 DEFAULT_RETRY_IN: Final = 10.0
 
-#: A request failing transiently: exponential from 1 s, at least what `Retry-After` asks (the
-#: client's `max_wait` caps it further). A full queue is waited out by the poll, not here.
+#: A request failing transiently: exponential from 1 s, at least what `Retry-After` asks, at
+#: most the client's `max_wait`. A full queue is waited out by the poll, not here.
 RETRY: Final = RetryPolicy(
     attempts=MAX_ATTEMPTS,
     base=1.0,
@@ -136,7 +136,7 @@ class DirectClient:
         self.report_timeout = report_timeout
         self.page_limit = page_limit
         self.stats = ClientStats()
-        self.retry = replace(RETRY, max_wait=min(RETRY.max_wait, max_wait))
+        self.retry = replace(RETRY, max_wait=max_wait)
         self.poll = replace(POLL, max_wait=max_wait, budget=report_timeout)
         self._http = httpx.Client(
             base_url=base_url.rstrip("/") + "/",
