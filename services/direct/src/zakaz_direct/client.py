@@ -1,9 +1,10 @@
 """Talking to Yandex Direct API v5: the Reports service (offline queue) and `ads.get`.
 
 Yields raw records (report rows as text, ads as JSON objects); knows nothing of ClickHouse.
-Retries are declared with tenacity: transient failures a few times with backoff; an offline
-report's 201/202 and a full report queue (9000) until the report deadline, each wait what
-Direct asked (`retryIn`) but never more than `max_wait` seconds. Permanent errors (53, 54, 58,
+Retries are declared as two `RetryPolicy`s: transient failures a few times with backoff
+(at least what `Retry-After` asks); an offline report's 201/202 and a full report queue (9000)
+until the report deadline, each wait what Direct asked (`retryIn`); no wait longer than
+`max_wait` seconds. Permanent errors (53, 54, 58,
 3000, …) are raised at once: one request, no retry storm. Everything is bounded by the run's
 `Deadline`: no request waits longer than the time left, no retry or poll starts after it.
 """
@@ -12,25 +13,16 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Any, Final
 
 import httpx
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception,
-    retry_if_exception_type,
-    stop_after_attempt,
-    stop_before_delay,
-    wait_exponential,
-)
+from tenacity import RetryCallState
 from zakaz_common.deadline import Deadline
 from zakaz_common.errors import AuthError, PermanentError, StructuralError, TransientError
-from zakaz_common.http import retry_after_seconds
+from zakaz_common.retry import RetryPolicy
 
 from zakaz_direct.codes import QueueFull, api_error
 from zakaz_direct.reports import REPORT_HEADERS, ReportRequest, parse_tsv
@@ -46,6 +38,26 @@ ADS_PAGE_LIMIT: Final = 10_000
 
 #: Seconds to wait when Direct gives no `retryIn` (a 201/202 without it, or a full queue).
 DEFAULT_RETRY_IN: Final = 10.0
+
+#: A request failing transiently: exponential from 1 s, at least what `Retry-After` asks, at
+#: most the client's `max_wait`. A full queue is waited out by the poll, not here.
+RETRY: Final = RetryPolicy(
+    attempts=MAX_ATTEMPTS,
+    base=1.0,
+    max_wait=60.0,
+    honour=("Retry-After",),
+    transient=lambda exc: isinstance(exc, TransientError) and not isinstance(exc, QueueFull),
+)
+
+#: An offline report (201/202) or a full queue (9000): ask again after `retryIn` seconds
+#: (`DEFAULT_RETRY_IN` without it), no backoff of our own, until the client's report timeout.
+POLL: Final = RetryPolicy(
+    attempts=None,
+    base=0.0,
+    jitter=0.0,
+    honour=("retryIn",),
+    transient=lambda exc: isinstance(exc, ReportPending | QueueFull),
+)
 
 #: Seconds to open a connection: Direct's front answers the handshake at once when it is up.
 CONNECT_TIMEOUT: Final = 5.0
@@ -95,7 +107,8 @@ class ReportPending(Exception):
     def __init__(self, status: int, retry_in: float | None, in_queue: str | None) -> None:
         super().__init__(f"report not ready (HTTP {status})")
         self.status = status
-        self.retry_in = retry_in
+        #: Seconds until the next poll: Direct's `retryIn`, or `DEFAULT_RETRY_IN`.
+        self.retry_after = DEFAULT_RETRY_IN if retry_in is None else retry_in
         self.in_queue = in_queue
 
 
@@ -123,6 +136,8 @@ class DirectClient:
         self.report_timeout = report_timeout
         self.page_limit = page_limit
         self.stats = ClientStats()
+        self.retry = replace(RETRY, max_wait=max_wait)
+        self.poll = replace(POLL, max_wait=max_wait, budget=report_timeout)
         self._http = httpx.Client(
             base_url=base_url.rstrip("/") + "/",
             headers={
@@ -154,17 +169,14 @@ class DirectClient:
 
     def report(self, request: ReportRequest) -> list[dict[str, str]]:
         """The report's rows, waiting through Direct's offline queue if it uses it."""
-        polling = Retrying(
-            retry=retry_if_exception_type((ReportPending, QueueFull)),
-            wait=self._queue_wait,
-            stop=stop_before_delay(self.report_timeout) | self.deadline.stop,
-            before_sleep=self._log_queue_wait,
-            retry_error_callback=self.deadline.give_up(f"waiting for Direct report {request.name}"),
-            reraise=True,
-            sleep=time.sleep,
-        )
         try:
-            response = polling(self._report_once, request)
+            response = self.poll.call(
+                self.deadline,
+                f"waiting for Direct report {request.name}",
+                self._report_once,
+                request,
+                before_sleep=self._log_queue_wait,
+            )
         except ReportPending as pending:
             raise TransientError(
                 f"Direct report {request.name} was still not ready after "
@@ -180,23 +192,19 @@ class DirectClient:
     def _report_once(self, request: ReportRequest) -> httpx.Response:
         try:
             response = self._send("reports", request.body, REPORT_HEADERS)
-        except QueueFull:
+        except QueueFull as full:
             self.stats.queue_full += 1
+            if full.retry_after is None:
+                full.retry_after = DEFAULT_RETRY_IN
             raise
         if response.status_code in {201, 202}:
             self.stats.report_polls += 1
             raise ReportPending(
                 response.status_code,
-                retry_after_seconds(response.headers.get("retryIn")),
+                self.poll.asked(response.headers),
                 response.headers.get("reportsInQueue"),
             )
         return response
-
-    def _queue_wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, ReportPending) and exc.retry_in is not None:
-            return min(self.max_wait, exc.retry_in)
-        return min(self.max_wait, DEFAULT_RETRY_IN)
 
     def _log_queue_wait(self, state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
@@ -256,16 +264,15 @@ class DirectClient:
     # -- HTTP ----------------------------------------------------------------------------
 
     def _send(self, service: str, body: dict[str, Any], headers: dict[str, str]) -> httpx.Response:
-        retrying = Retrying(
-            retry=retry_if_exception(_worth_retrying),
-            wait=self._backoff,
-            stop=stop_after_attempt(MAX_ATTEMPTS) | self.deadline.stop,
+        return self.retry.call(
+            self.deadline,
+            f"asking Direct {service}",
+            self._post_once,
+            service,
+            body,
+            headers,
             before_sleep=self._log_retry,
-            retry_error_callback=self.deadline.give_up(f"asking Direct {service}"),
-            reraise=True,
-            sleep=time.sleep,
         )
-        return retrying(self._post_once, service, body, headers)
 
     def _post_once(
         self, service: str, body: dict[str, Any], headers: dict[str, str]
@@ -291,12 +298,6 @@ class DirectClient:
         _raise_for_error(service, response, self.login)
         return response
 
-    def _backoff(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        asked = exc.retry_after if isinstance(exc, TransientError) else None
-        fallback = wait_exponential(multiplier=1, min=1, max=60)(state)
-        return min(self.max_wait, asked if asked is not None else fallback)
-
     def _log_retry(self, state: RetryCallState) -> None:
         self.stats.retries += 1
         exc = state.outcome.exception() if state.outcome else None
@@ -304,11 +305,6 @@ class DirectClient:
         log.warning(
             "Direct request failed (%s); attempt %d in %.1f s", exc, state.attempt_number + 1, wait
         )
-
-
-def _worth_retrying(exc: BaseException) -> bool:
-    # A full queue is waited out by the report poller, not hammered here.
-    return isinstance(exc, TransientError) and not isinstance(exc, QueueFull)
 
 
 def _raise_for_error(service: str, response: httpx.Response, login: str) -> None:
@@ -334,7 +330,7 @@ def _raise_for_error(service: str, response: httpx.Response, login: str) -> None
     if status == 429 or status >= 500:
         raise TransientError(
             f"Direct {service} answered HTTP {status}",
-            retry_after=retry_after_seconds(response.headers.get("Retry-After")),
+            retry_after=RETRY.asked(response.headers),
         )
     if status in {401, 403}:
         raise AuthError(

@@ -4,8 +4,8 @@ Three endpoints (shared/upstream-apis.md §5): `messages.list` paged by `nextPag
 (`messages` absent when nothing matches), `messages.get?format=full`, and
 `messages.attachments.get` for parts Gmail does not send inline. The access token comes from
 `GMAIL_DIR/token.json` (`oauth.TokenFile`): refreshed when expired, and once more when Gmail
-answers 401. 429, 5xx and rate-limit 403s are retried with exponential backoff honouring
-`Retry-After` (tenacity); what is still failing after the last attempt fails the run as
+answers 401. 429, 5xx and rate-limit 403s are retried under `RETRY` (exponential backoff,
+at least what `Retry-After` asks); what is still failing after the last attempt fails the run as
 transient; no retry starts after the run's deadline and no request waits longer than the time
 it leaves. Headers (senders, recipients, subjects) are dropped here: only the parts the source
 reads leave this module. Knows nothing of ClickHouse.
@@ -21,11 +21,11 @@ from typing import Any, Final
 from urllib.parse import quote
 
 import httpx
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+from tenacity import RetryCallState
 from zakaz_common.deadline import Deadline
 from zakaz_common.errors import AuthError, PermanentError, TransientError
-from zakaz_common.http import retry_after_seconds
 from zakaz_common.redact import scrub
+from zakaz_common.retry import RetryPolicy
 
 from zakaz_gmail.mime import MailMessage, Part, b64url_decode, leaf_parts
 from zakaz_gmail.oauth import TokenFile
@@ -43,6 +43,9 @@ RATE_LIMIT_REASONS: Final = frozenset(
     {"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded", "backendError"}
 )
 """Reasons of a 403 that are quota or load, not permission: Google uses 403 or 429 for them."""
+
+RETRY: Final = RetryPolicy(max_wait=MAX_WAIT_SECONDS, honour=("Retry-After",))
+"""429, 5xx, rate-limit 403s and network failures; attempts and base come from the settings."""
 
 SCOPE_REASONS: Final = frozenset({"insufficientPermissions", "ACCESS_TOKEN_SCOPE_INSUFFICIENT"})
 
@@ -99,6 +102,7 @@ class GmailClient:
         self.settings = settings
         self.deadline = deadline or Deadline.unbounded()
         self.stats = ApiStats()
+        self.retry = replace(RETRY, attempts=settings.retry_attempts, base=settings.backoff_seconds)
         self._http = httpx.Client(
             base_url=settings.api_url,
             timeout=httpx.Timeout(settings.timeout_seconds, connect=settings.connect_timeout),
@@ -166,16 +170,15 @@ class GmailClient:
         return b64url_decode(str(body.get("data", "")))
 
     def _get(self, kind: str, path: str, params: Mapping[str, Any]) -> dict[str, Any]:
-        retrying = Retrying(
-            retry=retry_if_exception(lambda exc: isinstance(exc, TransientError)),
-            stop=stop_after_attempt(self.settings.retry_attempts) | self.deadline.stop,
-            wait=self._wait,
+        return self.retry.call(
+            self.deadline,
+            f"reading Gmail ({kind})",
+            self._get_once,
+            kind,
+            path,
+            params,
             before_sleep=self._before_sleep,
-            retry_error_callback=self.deadline.give_up(f"reading Gmail ({kind})"),
-            reraise=True,
         )
-        result: dict[str, Any] = retrying(self._get_once, kind, path, params)
-        return result
 
     def _send(self, kind: str, path: str, params: Mapping[str, Any]) -> httpx.Response:
         headers = {"Authorization": f"Bearer {self.token.bearer()}"}
@@ -215,13 +218,13 @@ class GmailClient:
             return TransientError(
                 f"Gmail rate limit on {kind} ({status} {', '.join(sorted(reasons)) or ''}): "
                 f"{message}",
-                retry_after=retry_after_seconds(response.headers.get("Retry-After")),
+                retry_after=self.retry.asked(response.headers),
             )
         if status >= 500:
             self.stats.server_errors += 1
             return TransientError(
                 f"Gmail answered {status} on {kind}: {message}",
-                retry_after=retry_after_seconds(response.headers.get("Retry-After")),
+                retry_after=self.retry.asked(response.headers),
             )
         if status == 401:
             return AuthError(
@@ -247,13 +250,6 @@ class GmailClient:
             f"Gmail answered {status} on {kind}: {message} (check GMAIL_API_URL="
             f"{self.settings.api_url})"
         )
-
-    def _wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        backoff = self.settings.backoff_seconds * 2 ** (state.attempt_number - 1)
-        if isinstance(exc, TransientError) and exc.retry_after is not None:
-            backoff = max(backoff, exc.retry_after)
-        return float(min(backoff, MAX_WAIT_SECONDS))
 
     def _before_sleep(self, state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None

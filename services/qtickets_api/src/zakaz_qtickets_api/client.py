@@ -4,8 +4,8 @@ The API's quirks (shared/upstream-apis.md §1): filters, paging and field select
 body on GET (query strings are silently ignored), `POST /orders` creates orders (so this client
 only ever sends GET), pages end at `paging.total` or a short page. Buyers' PII is dropped here,
 before any other module sees a record (`privacy`): orders keep only whitelisted fields. Every
-request (seat maps too) is bounded by the run's `Deadline`: it never waits longer than the time
-left, and no retry starts after it.
+request (seat maps too) is retried under `RETRY` and bounded by the run's `Deadline`: it never
+waits longer than the time left, and no retry starts after it.
 """
 
 from __future__ import annotations
@@ -21,13 +21,12 @@ from typing import Any, Final, TypeVar
 
 import httpx
 import orjson
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
-from tenacity.wait import wait_exponential
+from tenacity import RetryCallState
 from zakaz_common.deadline import Deadline
 from zakaz_common.errors import AuthError, PermanentError, StructuralError, TransientError
-from zakaz_common.http import retry_after_seconds
 from zakaz_common.pagemarks import PageHistory, PageMark, digest
 from zakaz_common.redact import scrub
+from zakaz_common.retry import RetryPolicy
 
 from zakaz_qtickets_api.privacy import safe_event, safe_order, safe_value
 from zakaz_qtickets_api.settings import QticketsSettings
@@ -95,7 +94,11 @@ SEAT_FIELDS: Final = (
     "disabled",
 )
 
-_BACKOFF: Final = wait_exponential(multiplier=0.25, max=8)
+#: 408/425/429, 5xx, timeouts and broken bodies: exponential from a quarter second, at least
+#: what `Retry-After` asks, never more than `MAX_RETRY_AFTER`.
+RETRY: Final = RetryPolicy(
+    attempts=ATTEMPTS, base=0.25, max_wait=MAX_RETRY_AFTER, honour=("Retry-After",)
+)
 
 
 class NotFoundError(PermanentError):
@@ -119,7 +122,7 @@ class QticketsClient:
         self._base_url = base_url.rstrip("/")
         self._timeout = timeout
         self._connect_timeout = connect_timeout
-        self._attempts = attempts
+        self.retry = replace(RETRY, attempts=attempts)
         self.deadline = deadline or Deadline.unbounded()
         headers = {"Accept": "application/json", "Cache-Control": "no-cache"}
         if token.strip():
@@ -274,15 +277,9 @@ class QticketsClient:
         return self._retrying(path, lambda: _decode(self._fetch(path, body), path))
 
     def _retrying(self, path: str, attempt: Callable[[], T]) -> T:
-        retrying = Retrying(
-            retry=retry_if_exception_type(TransientError),
-            stop=stop_after_attempt(self._attempts) | self.deadline.stop,
-            wait=_wait,
-            before_sleep=self._note_retry,
-            retry_error_callback=self.deadline.give_up(f"reading QTickets /{path}"),
-            reraise=True,
+        return self.retry.call(
+            self.deadline, f"reading QTickets /{path}", attempt, before_sleep=self._note_retry
         )
-        return retrying(attempt)
 
     def _fetch(self, path: str, body: Mapping[str, Any]) -> bytes:
         timeout = self.deadline.http_timeout(
@@ -322,13 +319,6 @@ def _orders_request(paid_from: datetime, paid_before: datetime) -> dict[str, Any
         # Ascending ids keep pages stable while new orders arrive at the end.
         "orderBy": {"id": "asc"},
     }
-
-
-def _wait(state: RetryCallState) -> float:
-    exc = state.outcome.exception() if state.outcome else None
-    if isinstance(exc, TransientError) and exc.retry_after is not None:
-        return min(exc.retry_after, MAX_RETRY_AFTER)
-    return float(_BACKOFF(state))
 
 
 @dataclass(frozen=True)
@@ -455,7 +445,7 @@ def _classify(response: httpx.Response, path: str, base_url: str) -> bytes:
     if status in {408, 425, 429} or status >= 500:
         raise TransientError(
             f"QTickets answered {status} to GET /{path} ({detail})",
-            retry_after=retry_after_seconds(response.headers.get("retry-after")),
+            retry_after=RETRY.asked(response.headers),
         )
     raise PermanentError(f"QTickets rejected GET /{path}: {status} {detail}")
 

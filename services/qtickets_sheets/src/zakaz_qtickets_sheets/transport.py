@@ -2,9 +2,10 @@
 
 - `SheetsHTTPClient` rewrites gspread's Google host to `SHEETS_API_URL` (gspread copies its
   URLs at import, so patching them does not work), passes every request — retries included —
-  through a `ReadLimiter`, and retries 408/429/5xx with exponential backoff that never waits
-  less than a `Retry-After` asks. No attempt starts after the run's deadline, and no request
-  (nor the wait for quota) lasts longer than the time it leaves.
+  through a `ReadLimiter`, and retries 408/429/5xx and network failures under `RETRY`:
+  exponential backoff with jitter that never waits less than a `Retry-After` asks. No attempt
+  starts after the run's deadline, and no request (nor the wait for quota) lasts longer than
+  the time it leaves.
 - `TokenEndpointRequest` is the only transport google-auth gets: it reaches the key file's
   `token_uri` and nothing else, within the same deadline.
 """
@@ -13,12 +14,11 @@ from __future__ import annotations
 
 import logging
 import math
-import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 import google.auth.exceptions
@@ -27,9 +27,9 @@ from google.auth.transport.requests import AuthorizedSession
 from google.auth.transport.requests import Request as AuthRequest
 from gspread.exceptions import APIError
 from gspread.http_client import FileType, HTTPClient, ParamsType
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+from tenacity import RetryCallState
 from zakaz_common.deadline import Deadline
-from zakaz_common.http import retry_after_seconds
+from zakaz_common.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 
@@ -194,25 +194,19 @@ def _retryable(exc: BaseException) -> bool:
     return _status(exc) in RETRYABLE
 
 
+RETRY: Final = RetryPolicy(
+    max_wait=MAX_RETRY_AFTER, honour=("Retry-After",), jitter=0.25, transient=_retryable
+)
+"""gspread's `APIError` of a `RETRYABLE` answer and requests' network failures; attempts and
+base come from the settings; `Retry-After` is read from the error's response."""
+
+
 def retry_after(exc: BaseException | None) -> float | None:
     """Seconds a `Retry-After` header asks for (delta-seconds or an HTTP date), if any."""
     if not isinstance(exc, APIError):
         return None
-    seconds = retry_after_seconds(exc.response.headers.get("Retry-After"))
+    seconds = RETRY.requested(exc)
     return None if seconds is None else min(seconds, MAX_RETRY_AFTER)
-
-
-class BackoffWait:
-    """Exponential backoff with jitter (base · 2ⁿ⁻¹), but never shorter than `Retry-After`."""
-
-    def __init__(self, base: float) -> None:
-        self.base = base
-
-    def __call__(self, state: RetryCallState) -> float:
-        """Seconds to wait before the next attempt."""
-        backoff = self.base * 2 ** (state.attempt_number - 1) * (1 + random.random() / 4)  # noqa: S311
-        asked = retry_after(state.outcome.exception() if state.outcome else None)
-        return float(max(backoff, asked) if asked is not None else backoff)
 
 
 class SheetsHTTPClient(HTTPClient):
@@ -233,7 +227,7 @@ class SheetsHTTPClient(HTTPClient):
     ) -> None:
         super().__init__(session.credentials, session)
         self.api_url, self.limiter, self.stats = api_url, limiter, stats
-        self._attempts, self._backoff = attempts, backoff
+        self.retry = replace(RETRY, attempts=attempts, base=backoff)
         self.deadline = deadline or Deadline.unbounded()
         self._connect, self._read = connect_timeout, read_timeout
         self.timeout = (connect_timeout, read_timeout)
@@ -250,13 +244,8 @@ class SheetsHTTPClient(HTTPClient):
     ) -> requests.Response:
         """Send one API request: limited, retried, with the host replaced."""
         url = endpoint.replace(GOOGLE_SHEETS, self.api_url, 1)
-        retrying = Retrying(
-            retry=retry_if_exception(_retryable),
-            stop=stop_after_attempt(self._attempts) | self.deadline.stop,
-            wait=BackoffWait(self._backoff),
-            before_sleep=self._note_retry,
-            retry_error_callback=self.deadline.give_up("reading Google Sheets"),
-            reraise=True,
+        retrying = self.retry.retrying(
+            self.deadline, "reading Google Sheets", before_sleep=self._note_retry
         )
         for attempt in retrying:
             with attempt, self.limiter.slot(self.deadline) as waited:
@@ -284,6 +273,6 @@ class SheetsHTTPClient(HTTPClient):
             "Google Sheets answered %s (attempt %d of %d); retrying in %.2f s",
             status or type(exc).__name__,
             state.attempt_number,
-            self._attempts,
+            self.retry.attempts,
             wait,
         )

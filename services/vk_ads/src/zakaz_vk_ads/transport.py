@@ -1,7 +1,7 @@
 """HTTP to VK Ads with one policy for every request, token requests included.
 
-A declared tenacity retry for 429, 5xx and network failures (exponential from
-`retry_wait_seconds`, or the upstream's `Retry-After`); a pause when
+A declared retry (`RETRY`) for 429, 5xx and network failures (exponential from
+`retry_wait_seconds`, at least the upstream's `Retry-After`); a pause when
 `X-RateLimit-RPS-Remaining` says this calendar second is used up; an hourly or daily quota
 at 0 fails at once as transient, for RQ to retry in minutes rather than seconds. All of it
 within the run's deadline: no request waits longer than the time left, no retry starts after it.
@@ -13,15 +13,15 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, Final
 
 import httpx
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+from tenacity import RetryCallState
 from zakaz_common.deadline import Deadline
 from zakaz_common.errors import TransientError
-from zakaz_common.http import retry_after_seconds
 from zakaz_common.redact import scrub
+from zakaz_common.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,14 @@ _QUOTAS = ("X-RateLimit-Hourly-Remaining", "X-RateLimit-Daily-Remaining")
 
 class QuotaExhausted(TransientError):
     """The hourly or daily request quota is used up: retry in minutes (RQ), not seconds."""
+
+
+#: 429, 5xx and network failures, but not a spent quota; attempts and base from `ClientOptions`.
+RETRY: Final = RetryPolicy(
+    max_wait=MAX_WAIT_SECONDS,
+    honour=("Retry-After",),
+    transient=lambda exc: isinstance(exc, TransientError) and not isinstance(exc, QuotaExhausted),
+)
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,9 @@ class VkHttp:
     ) -> None:
         self.options = options or ClientOptions()
         self.deadline = deadline or Deadline.unbounded()
+        self.retry = replace(
+            RETRY, attempts=self.options.max_attempts, base=self.options.retry_wait_seconds
+        )
         self._http = httpx.Client(
             base_url=base_url,
             timeout=httpx.Timeout(
@@ -80,15 +91,16 @@ class VkHttp:
 
     def send(self, kind: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """Send one request with retries; returns any non-transient answer for the caller."""
-        retrying = Retrying(
-            retry=retry_if_exception(_worth_retrying),
-            stop=stop_after_attempt(self.options.max_attempts) | self.deadline.stop,
-            wait=self._wait,
+        return self.retry.call(
+            self.deadline,
+            f"asking VK Ads {path}",
+            self._send_once,
+            kind,
+            method,
+            path,
             before_sleep=self._before_sleep,
-            retry_error_callback=self.deadline.give_up(f"asking VK Ads {path}"),
-            reraise=True,
+            **kwargs,
         )
-        return retrying(self._send_once, kind, method, path, **kwargs)
 
     def _send_once(self, kind: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
         self._pace()
@@ -110,13 +122,11 @@ class VkHttp:
             message = f"VK Ads rate limit on {path} (429)"
             if quota:
                 raise QuotaExhausted(f"{message}: {quota[0]} is 0, try again later")
-            raise TransientError(
-                message, retry_after=retry_after_seconds(response.headers.get("Retry-After"))
-            )
+            raise TransientError(message, retry_after=self.retry.asked(response.headers))
         if response.status_code >= 500:
             raise TransientError(
                 f"VK Ads answered {response.status_code} on {path}: {error_text(response)}",
-                retry_after=retry_after_seconds(response.headers.get("Retry-After")),
+                retry_after=self.retry.asked(response.headers),
             )
         return response
 
@@ -136,21 +146,10 @@ class VkHttp:
         if response.headers.get(_RPS_REMAINING) == "0" and response.status_code != 429:
             self._second_used_up_at = time.time()
 
-    def _wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, TransientError) and exc.retry_after is not None:
-            return min(max(exc.retry_after, 0.0), MAX_WAIT_SECONDS)
-        base = self.options.retry_wait_seconds
-        return float(min(base * 2 ** (state.attempt_number - 1), MAX_WAIT_SECONDS))
-
     def _before_sleep(self, state: RetryCallState) -> None:
         self.counts["retries"] += 1
         exc = state.outcome.exception() if state.outcome else None
         log.warning("VK Ads: %s; attempt %d, retrying", scrub(str(exc)), state.attempt_number)
-
-
-def _worth_retrying(exc: BaseException) -> bool:
-    return isinstance(exc, TransientError) and not isinstance(exc, QuotaExhausted)
 
 
 def json_body(response: httpx.Response) -> Any:
