@@ -8,7 +8,6 @@ import redis
 from rq import Queue, Worker
 from rq.defaults import DEFAULT_WORKER_TTL
 from rq.registry import FailedJobRegistry
-from zakaz_common import clock
 from zakaz_common.locks import KEY_PREFIX
 from zakaz_common.manifest import SourceManifest
 
@@ -50,13 +49,11 @@ def queue_state(conn: redis.Redis, source: str, now: float) -> QueueState:
     """Depth, failed-job count and workers of the source's queue (queue name = source name)."""
     queue = Queue(source, connection=conn)
     workers = Worker.all(queue=queue)
-    # Heartbeats are stamped in real time; `now` is the platform's (maybe virtual) clock.
-    real_now = now - clock.offset()
     live = sum(
         1
         for w in workers
         if w.last_heartbeat is not None
-        and real_now - w.last_heartbeat.timestamp() <= WORKER_HEARTBEAT_MAX_AGE_SECONDS
+        and now - w.last_heartbeat.timestamp() <= WORKER_HEARTBEAT_MAX_AGE_SECONDS
     )
     return QueueState(
         depth=queue.count,
