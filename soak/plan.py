@@ -11,22 +11,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from zakaz_common.manifest import CONTRACT_SOURCES, get_manifest
+from zakaz_common.scheduler import SYSTEM_JOBS
+
 if TYPE_CHECKING:
     from soak.stack import Stack
 
-#: The schedules the day walks through (the manifests' and the system jobs' crons).
-SCHEDULES = {
-    "qtickets_sheets": "*/15 * * * *",
-    "qtickets_api": "*/15 * * * *",
-    "vk_ads": "0 0 * * *",
-    "direct": "10 0 * * *",
-    "gmail": "0 */4 * * *",
-    "alerts": "0 */2 * * *",
-    "backup": "30 3 * * *",
-}
-
 #: Schedules that are sources (recorded in `meta_job_runs`); the others are system jobs.
-SOURCES = ("qtickets_sheets", "qtickets_api", "vk_ads", "direct", "gmail")
+SOURCES = CONTRACT_SOURCES
+
+#: The schedules the day walks through: the manifests' and the system jobs' own crons.
+SCHEDULES = {name: get_manifest(name).schedule for name in SOURCES} | {
+    name: job.cron for name, job in SYSTEM_JOBS.items()
+}
 
 #: The Sales tab's header the broken-header incident clears (and puts back).
 SALES_HEADER = "Выручка"

@@ -22,6 +22,7 @@ import httpx
 import redis
 from zakaz_common import clock
 from zakaz_common.localserver import free_port
+from zakaz_common.up import redis_answers
 from zakaz_sandbox.demo_env import source_settings
 
 #: Seconds a process gets to start answering.
@@ -140,16 +141,7 @@ class Stack:
         args = [binary, "--port", str(self.redis_port), "--bind", "127.0.0.1"]
         args += ["--dir", str(directory), "--appendonly", "yes", "--save", "", "--daemonize", "no"]
         log = self._spawn("redis", args)
-        _wait("redis-server", self._redis_answers, self.processes["redis"], log)
-
-    def _redis_answers(self) -> bool:
-        client = redis.Redis.from_url(self.redis_url, socket_connect_timeout=1, socket_timeout=2)
-        try:
-            return bool(client.ping())
-        except redis.RedisError:
-            return False
-        finally:
-            client.close()
+        _wait("redis-server", lambda: redis_answers(self.redis_url), self.processes["redis"], log)
 
     def restart_redis(self) -> None:
         """Stop redis-server (SIGTERM: it writes its append-only file) and start it again."""

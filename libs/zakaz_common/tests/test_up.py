@@ -180,6 +180,12 @@ def test_the_local_routes_refuse_a_caller_without_the_token(platform: Platform) 
         timeout=10,
     )
     assert wrong.status_code == 403
+    # Each source's control API is mounted with the containers' token rules (CONTRACT §3).
+    source = platform.base_url + "/sources/vk_ads"
+    assert httpx.post(source + "/runs", json={}, timeout=10).status_code in (401, 403)
+    assert httpx.get(source + "/healthz", timeout=10).status_code == 200
+    latest = httpx.get(source + "/runs", params={"limit": 1}, timeout=10)
+    assert latest.status_code == 200, latest.text
     token = json.loads((platform.data_dir / "warehouse" / "control.json").read_text())["token"]
     assert token not in platform.output()
 

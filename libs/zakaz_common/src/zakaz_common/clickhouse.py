@@ -28,6 +28,7 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from zakaz_common.errors import LoadError, WarehouseBusy
+from zakaz_common.locks import pid_alive
 from zakaz_common.settings import CoreSettings, WarehouseSettings, load_settings, redact_dsn
 from zakaz_common.timeutil import MSK
 
@@ -473,13 +474,7 @@ def _live_owner(path: Path) -> dict[str, Any]:
     pid = holder.get("pid")
     if not isinstance(pid, int) or pid == os.getpid():
         return {}
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return {}
-    except PermissionError:
-        return holder
-    return holder
+    return holder if pid_alive(pid) else {}
 
 
 def _read_owner(path: Path) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from zakaz_common.checks import run_checks
 from zakaz_common.clickhouse import Warehouse, embedded_path
 from zakaz_common.errors import ConfigError, ZakazError
 from zakaz_common.jobs import QueueUnavailable, RunConflict, enqueue_run
+from zakaz_common.locks import pid_alive
 from zakaz_common.manifest import SourceManifest
 from zakaz_common.runs import RunRequest
 from zakaz_common.settings import CoreSettings, WarehouseSettings, load_settings
@@ -136,7 +137,7 @@ def running(data_dir: Path | None = None) -> Control | None:
     pid, url, token = found.get("pid"), found.get("url"), found.get("token")
     if not (isinstance(pid, int) and isinstance(url, str) and isinstance(token, str)):
         return None
-    if pid == os.getpid() or not _alive(pid):
+    if pid == os.getpid() or not pid_alive(pid):
         return None
     return Control(url=url, token=token, pid=pid)
 
@@ -147,16 +148,6 @@ def _read(path: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 # --- read-only SQL -------------------------------------------------------------------------

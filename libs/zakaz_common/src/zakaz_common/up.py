@@ -50,6 +50,7 @@ from zakaz_common.control import announce, local_router, new_token
 from zakaz_common.errors import ConfigError
 from zakaz_common.jobs import QueueUnavailable, RunConflict, enqueue_run
 from zakaz_common.localserver import free_port
+from zakaz_common.locks import pid_alive
 from zakaz_common.manifest import SourceManifest, manifests
 from zakaz_common.migrate import migrate, pending
 from zakaz_common.runs import RunRequest
@@ -199,22 +200,12 @@ def bury_dead_workers(conn: redis.Redis) -> list[str]:
     for worker in Worker.all(connection=conn):
         if worker.hostname != host or not worker.pid or worker.pid == os.getpid():
             continue
-        if _process_alive(worker.pid):
+        if pid_alive(worker.pid):
             continue
         unregister(worker)
         conn.delete(worker.key)
         buried.append(worker.name)
     return buried
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _start_scheduler(
@@ -276,7 +267,7 @@ def private_redis(directory: Path) -> tuple[str, Callable[[], None]]:
     record = directory / "redis.json"
     previous = _read_json(record)
     url = previous.get("url")
-    if isinstance(url, str) and isinstance(previous.get("pid"), int) and _answers(url):
+    if isinstance(url, str) and isinstance(previous.get("pid"), int) and redis_answers(url):
         log.warning("taking over the private redis-server left running at %s", url)
         return url, _stopper(url, None)
     binary = shutil.which("redis-server")
@@ -294,7 +285,7 @@ def private_redis(directory: Path) -> tuple[str, Callable[[], None]]:
     )
     url = f"redis://127.0.0.1:{port}/0"
     deadline = time.monotonic() + REDIS_START_SECONDS
-    while not _answers(url):
+    while not redis_answers(url):
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
             raise ConfigError(
@@ -305,7 +296,8 @@ def private_redis(directory: Path) -> tuple[str, Callable[[], None]]:
     return url, _stopper(url, process)
 
 
-def _answers(url: str) -> bool:
+def redis_answers(url: str) -> bool:
+    """Whether a Redis at `url` answers a PING within a second or two."""
     client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=2)
     try:
         return bool(client.ping())

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import socket
 import threading
 from collections.abc import Mapping
@@ -38,7 +37,7 @@ from zakaz_common import clock
 from zakaz_common.clickhouse import Warehouse
 from zakaz_common.errors import ZakazError
 from zakaz_common.jobs import ENQUEUE_GRACE_SECONDS, job_in_progress
-from zakaz_common.locks import Holder, lock_key, lock_ttl_seconds, redis_client
+from zakaz_common.locks import Holder, lock_key, lock_ttl_seconds, pid_alive, redis_client
 from zakaz_common.runs import close_abandoned, get_run, open_runs
 
 log = logging.getLogger(__name__)
@@ -95,7 +94,7 @@ def _running_is_dead(
         holder = metrics.get("holder")
         if not isinstance(holder, dict) or holder.get("host") != socket.gethostname():
             return False
-        return not _pid_alive(int(holder.get("pid") or 0))
+        return not pid_alive(int(holder.get("pid") or 0))
     if holders is None:
         return False
     source = str(run["source"])
@@ -137,18 +136,6 @@ def _metrics(run: Mapping[str, Any]) -> dict[str, Any]:
 
 def _timestamp(value: datetime | float) -> float:
     return value.timestamp() if isinstance(value, datetime) else float(value)
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process: alive
-    return True
 
 
 class Sweeper:
