@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import stat
 import subprocess
 import sys
@@ -178,3 +179,34 @@ def test_the_lock_ttl_setting(value: str, ttl: int | None, monkeypatch: pytest.M
         assert lock_ttl_seconds() == ttl
     # A dead holder must free its source well within the two minutes the operators expect.
     assert DEFAULT_LOCK_TTL_SECONDS <= 90
+
+
+def test_a_dead_holder_of_this_host_is_freed_at_once(redis_url: str, tmp_path: Path) -> None:
+    # The lock a SIGKILLed process left: its TTL is long, its pid gone. The next run takes it.
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait(10)
+    client = redis.Redis.from_url(redis_url)
+    dead = Holder("run-killed", socket.gethostname(), gone.pid)
+    client.set(lock_key("direct"), dead.token(), ex=600)
+    with source_lock("direct", redis_url=redis_url, data_dir=tmp_path, run_id="next") as lease:
+        assert lease.where == "redis"
+        assert lock_holder(client, "direct") == Holder.me("next")
+    assert lock_holder(client, "direct") is None
+
+
+def test_a_holder_of_another_host_or_alive_is_left_to_its_ttl(
+    redis_url: str, tmp_path: Path
+) -> None:
+    client = redis.Redis.from_url(redis_url)
+    for other in (
+        Holder("run-elsewhere", "another-container", 4242),
+        Holder("run-alive", socket.gethostname(), os.getppid()),
+    ):
+        client.set(lock_key("direct"), other.token(), ex=600)
+        with (
+            pytest.raises(LockBusy),
+            source_lock("direct", redis_url=redis_url, data_dir=tmp_path),
+        ):
+            pass
+        assert lock_holder(client, "direct") == other
+    client.delete(lock_key("direct"))

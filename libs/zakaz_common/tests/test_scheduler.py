@@ -396,3 +396,18 @@ def test_the_daily_backup_is_queued_by_path_at_03_30_moscow(
     assert outcomes(fired).get(BACKUP) == "queued"
     [job] = [j for j in queued(conn, ALERTS_QUEUE) if j.func_name == BACKUP_JOB]
     assert job.id.startswith("zakaz-backup-")
+
+
+def test_one_enabled_rule_for_sources_system_jobs_and_strangers(
+    conn: redis.Redis, sources: dict[str, SourceManifest]
+) -> None:
+    # Without Redis the defaults stand: the manifest's, on for a system job, off for a stranger.
+    assert is_enabled(None, "vk_ads", sources["vk_ads"])
+    assert not is_enabled(None, "gmail", sources["gmail"])
+    assert is_enabled(None, "alerts", None)
+    assert not is_enabled(None, "not_installed", None)
+    assert not is_enabled(conn, "not_installed", None)
+    set_enabled(conn, "alerts", False)
+    assert not is_enabled(conn, "alerts", None)
+    set_enabled(conn, "not_installed", True)
+    assert is_enabled(conn, "not_installed", None)

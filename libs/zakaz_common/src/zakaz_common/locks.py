@@ -2,9 +2,11 @@
 
 The lock lives in Redis (shared by every container) as a redis-py `Lock` with a short TTL
 (`lock_ttl_seconds()`, 60 s by default) that a heartbeat thread renews while the run lives: a
-holder killed with `kill -9` frees its source within one TTL. The lock's token names the holder
-(run id, host, pid) so only it renews or releases the lock, and so an operator or the health
-service can tell whose it is. A run checks its lease (`Lease.ensure_held`) before it publishes
+holder killed with `kill -9` frees its source within one TTL, and at once for the next run on
+the same host: the lock's token names the holder (run id, host, pid), and a run that finds the
+lock held by a process of its own host that no longer exists deletes that exact token and takes
+the lock (`free_dead_holder`). The token also lets only the holder renew or release the lock, and
+an operator or the health service tell whose it is. A run checks its lease (`Lease.ensure_held`) before it publishes
 and before it records its outcome: when the key is gone or belongs to another token (Redis
 restarted, or the renewals failed for a whole TTL) the run stops with `LockLost` rather than race
 the run that may hold the source now.
@@ -136,6 +138,35 @@ def lock_holder(client: redis.Redis, source: str) -> Holder | Literal[False] | N
     return Holder.parse(raw) or False
 
 
+# Delete the key only while it still holds the dead holder's token (another run may have taken it).
+_COMPARE_AND_DELETE = (
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+)
+
+
+def free_dead_holder(client: redis.Redis, source: str) -> Holder | None:
+    """Free the source's lock when its holder is a process of this host that is gone.
+
+    A holder on another host (another container) is left to its TTL: its pid means nothing
+    here. Returns the holder freed, or None.
+    """
+    try:
+        raw = client.get(lock_key(source))
+        if raw is None:
+            return None
+        holder = Holder.parse(raw)
+        if holder is None or holder.host != socket.gethostname() or pid_alive(holder.pid):
+            return None
+        if not client.eval(_COMPARE_AND_DELETE, 1, lock_key(source), raw):
+            return None
+    except _REDIS_DOWN:
+        return None
+    log.warning(
+        "freed the lock of %s left by run %s (pid %d is gone)", source, holder.run_id, holder.pid
+    )
+    return holder
+
+
 class Lease:
     """A source lock held by this run: renewed in the background, checked before every write."""
 
@@ -247,6 +278,8 @@ def source_lock(
         except (RedisConnectionError, RedisTimeoutError):
             acquired = None
         if acquired is not None:
+            if not acquired and free_dead_holder(client, source):
+                acquired = lock.acquire(token=holder.token())
             if not acquired:
                 raise LockBusy(f"a run of {source} is already in progress (Redis lock held)")
             lease = Lease(holder, "redis", lock=lock, ttl=ttl)

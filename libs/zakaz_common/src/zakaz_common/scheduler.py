@@ -162,12 +162,21 @@ def set_enabled(conn: redis.Redis, source: str, enabled: bool) -> None:
     conn.set(enabled_key(source), "1" if enabled else "0")
 
 
-def is_enabled(conn: redis.Redis, source: str, manifest: SourceManifest | None) -> bool:
-    """Whether the source's slots fire: the Redis flag if set, else the manifest's default."""
+def is_enabled(conn: redis.Redis | None, source: str, manifest: SourceManifest | None) -> bool:
+    """Whether the source's (or system job's) slots fire: the Redis flag when set, else the default.
+
+    The default is the manifest's `enabled_by_default`; a system job (alerts, backup) is on; a
+    name with neither (a source not installed here) is off. Without a connection (Redis down or
+    not used) the default stands. The one rule for the scheduler, `zakaz up` and health.
+    """
+    default = manifest.enabled_by_default if manifest is not None else source in SYSTEM_JOBS
+    if conn is None:
+        return default
     raw = conn.get(enabled_key(source))
     if raw is None:
-        return manifest.enabled_by_default if manifest is not None else True
-    return raw in (b"1", "1")
+        return default
+    text = raw.decode() if isinstance(raw, bytes) else str(raw)
+    return text.strip() == "1"
 
 
 def register_schedules(

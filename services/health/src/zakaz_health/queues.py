@@ -9,7 +9,6 @@ from rq import Queue, Worker
 from rq.defaults import DEFAULT_WORKER_TTL
 from rq.registry import FailedJobRegistry
 from zakaz_common.locks import KEY_PREFIX
-from zakaz_common.manifest import SourceManifest
 
 #: A worker whose last heartbeat is older than this is dead: RQ lets a worker key live
 #: `worker_ttl + 60` s after its last heartbeat, and an idle worker beats every `worker_ttl`.
@@ -61,15 +60,3 @@ def queue_state(conn: redis.Redis, source: str, now: float) -> QueueState:
         workers=len(workers),
         live_workers=live,
     )
-
-
-def is_enabled(conn: redis.Redis | None, manifest: SourceManifest | None) -> bool:
-    """The source's enabled flag: the Redis override when set, else the manifest's default."""
-    default = manifest.enabled_by_default if manifest is not None else False
-    if conn is None or manifest is None:
-        return default
-    raw = conn.get(enabled_key(manifest.name))
-    if raw is None:
-        return default
-    text = raw.decode() if isinstance(raw, bytes) else str(raw)
-    return text.strip() == "1"

@@ -20,9 +20,10 @@ from zakaz_common.alerts import Alert, open_alerts
 from zakaz_common.clickhouse import Warehouse
 from zakaz_common.manifest import CONTRACT_SOURCES, SourceManifest
 from zakaz_common.redact import scrub
+from zakaz_common.scheduler import is_enabled
 from zakaz_common.timeutil import MSK
 
-from zakaz_health.queues import QueueState, is_enabled, queue_state
+from zakaz_health.queues import QueueState, queue_state
 from zakaz_health.rules import Colour, Grade, Signals, grade
 
 #: Runs per source kept for the status page's history.
@@ -283,13 +284,13 @@ def collect(
         if conn is None:
             raise RedisError("no Redis connection")
         for name in names:
-            enabled[name] = is_enabled(conn, by_name.get(name))
+            enabled[name] = is_enabled(conn, name, by_name.get(name))
             # RQ's heartbeats are real time, whatever the platform's (virtual) clock says.
             queues[name] = queue_state(conn, name, now - clock.offset())
     except (RedisError, OSError) as exc:
         redis_error = scrub(str(exc)) or type(exc).__name__
         queues = {}
-        enabled = {n: is_enabled(None, by_name.get(n)) for n in names}
+        enabled = {n: is_enabled(None, n, by_name.get(n)) for n in names}
 
     states = []
     for name in names:
